@@ -1,0 +1,180 @@
+/**
+ * zod schemas for the KV service's requests: what a caller may pass (strings or bytes,
+ * optional fields) and the normalized etcd message each parses into. Parsing happens once,
+ * here at the boundary; a request that does not parse changes nothing.
+ *
+ * @module
+ */
+import { z } from 'zod'
+import type {
+  Compare,
+  CompactionRequest,
+  DeleteRangeRequest,
+  PutRequest,
+  RangeRequest,
+  RequestOp,
+  TxnRequest,
+} from '../api/messages.js'
+import { EMPTY, toBytes } from '../api/bytes.js'
+import { InvalidArgumentError } from '../errors.js'
+
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+
+/** Bytes in: a UTF-8 string or a `Uint8Array`. */
+export const bytesInput = z.union([z.string(), z.instanceof(Uint8Array)])
+
+const bytesField = bytesInput.optional().transform((v): Uint8Array => (v === undefined ? EMPTY : toBytes(v)))
+
+/** A revision, count or limit: a safe integer (etcd's int64, bounded to what a `number` holds exactly). */
+const int = z.number().int().refine(Number.isSafeInteger, 'must be a safe integer')
+const intField = int.optional().transform((v) => v ?? 0)
+const boolField = z.boolean().optional().transform((v) => v ?? false)
+
+/** A 64-bit id (lease, member): a decimal string, a safe integer or a bigint; normalized to a decimal string. */
+export const idInput = z.union([z.string().regex(/^-?[0-9]+$/, 'must be a decimal integer'), int, z.bigint()])
+
+/** Normalizes an id to its canonical decimal string, checking it fits in an int64. */
+export function normalizeId(v: string | number | bigint): string {
+  const b = BigInt(v)
+  if (b < INT64_MIN || b > INT64_MAX) throw new InvalidArgumentError('pocket-etcd: invalid request: id out of int64 range', 'InvalidArgument', 'ErrInvalidRequest')
+  return b.toString()
+}
+
+const idField = idInput.optional().transform((v) => (v === undefined ? '0' : normalizeId(v)))
+
+const sortOrder = z.enum(['NONE', 'ASCEND', 'DESCEND']).optional().transform((v) => v ?? 'NONE')
+const sortTarget = z.enum(['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE']).optional().transform((v) => v ?? 'KEY')
+
+/** RangeRequest as a caller writes it. */
+export const rangeRequestSchema = z.strictObject({
+  key: bytesField,
+  rangeEnd: bytesField,
+  limit: intField,
+  revision: intField,
+  sortOrder,
+  sortTarget,
+  serializable: boolField,
+  keysOnly: boolField,
+  countOnly: boolField,
+  minModRevision: intField,
+  maxModRevision: intField,
+  minCreateRevision: intField,
+  maxCreateRevision: intField,
+}) satisfies z.ZodType<RangeRequest, unknown>
+
+/** PutRequest as a caller writes it. */
+export const putRequestSchema = z.strictObject({
+  key: bytesField,
+  value: bytesField,
+  lease: idField,
+  prevKv: boolField,
+  ignoreValue: boolField,
+  ignoreLease: boolField,
+}) satisfies z.ZodType<PutRequest, unknown>
+
+/** DeleteRangeRequest as a caller writes it. */
+export const deleteRangeRequestSchema = z.strictObject({
+  key: bytesField,
+  rangeEnd: bytesField,
+  prevKv: boolField,
+}) satisfies z.ZodType<DeleteRangeRequest, unknown>
+
+/** Compare as a caller writes it: `target` names which of the value fields is compared. */
+export const compareSchema = z.strictObject({
+  result: z.enum(['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL']),
+  target: z.enum(['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE']),
+  key: bytesField,
+  rangeEnd: bytesField,
+  version: intField,
+  createRevision: intField,
+  modRevision: intField,
+  value: bytesField,
+  lease: idField,
+}) satisfies z.ZodType<Compare, unknown>
+
+/** Deepest txn nesting accepted; deeper requests are refused before any work (etcd bounds it by maxTxnOps). */
+export const MAX_TXN_DEPTH = 64
+
+type TxnInputShape = {
+  compare?: z.input<typeof compareSchema>[]
+  success?: RequestOpInput[]
+  failure?: RequestOpInput[]
+}
+
+/** One operation of a txn branch, as a caller writes it. */
+export type RequestOpInput =
+  | { requestRange: z.input<typeof rangeRequestSchema> }
+  | { requestPut: z.input<typeof putRequestSchema> }
+  | { requestDeleteRange: z.input<typeof deleteRangeRequestSchema> }
+  | { requestTxn: TxnInputShape }
+
+const requestOpSchema: z.ZodType<RequestOp, RequestOpInput> = z.lazy(() =>
+  z.union([
+    z.strictObject({ requestRange: rangeRequestSchema }),
+    z.strictObject({ requestPut: putRequestSchema }),
+    z.strictObject({ requestDeleteRange: deleteRangeRequestSchema }),
+    z.strictObject({ requestTxn: txnRequestSchema }),
+  ]),
+)
+
+/** TxnRequest as a caller writes it. */
+export const txnRequestSchema: z.ZodType<TxnRequest, TxnInputShape> = z.lazy(() =>
+  z.strictObject({
+    compare: z.array(compareSchema).optional().transform((v) => v ?? []),
+    success: z.array(requestOpSchema).optional().transform((v) => v ?? []),
+    failure: z.array(requestOpSchema).optional().transform((v) => v ?? []),
+  }),
+)
+
+/** CompactionRequest as a caller writes it. */
+export const compactionRequestSchema = z.strictObject({
+  revision: intField,
+  physical: boolField,
+}) satisfies z.ZodType<CompactionRequest, unknown>
+
+/** What `kv.range` accepts. */
+export type RangeRequestInput = z.input<typeof rangeRequestSchema>
+/** What `kv.put` accepts. */
+export type PutRequestInput = z.input<typeof putRequestSchema>
+/** What `kv.deleteRange` accepts. */
+export type DeleteRangeRequestInput = z.input<typeof deleteRangeRequestSchema>
+/** What a txn compare accepts. */
+export type CompareInput = z.input<typeof compareSchema>
+/** What `kv.txn` accepts. */
+export type TxnRequestInput = TxnInputShape
+/** What `kv.compact` accepts. */
+export type CompactionRequestInput = z.input<typeof compactionRequestSchema>
+
+function depth(input: unknown, level: number): number {
+  if (level > MAX_TXN_DEPTH || typeof input !== 'object' || input === null) return level
+  let max = level
+  for (const branch of ['success', 'failure'] as const) {
+    const ops = (input as Record<string, unknown>)[branch]
+    if (!Array.isArray(ops)) continue
+    for (const op of ops) {
+      if (typeof op === 'object' && op !== null && 'requestTxn' in op) {
+        max = Math.max(max, depth((op as { requestTxn: unknown }).requestTxn, level + 1))
+        if (max > MAX_TXN_DEPTH) return max
+      }
+    }
+  }
+  return max
+}
+
+/**
+ * Parses `input` with `schema`, turning a zod failure into an {@link InvalidArgumentError}
+ * that names the offending field. Txns nested deeper than {@link MAX_TXN_DEPTH} are refused
+ * before parsing so hostile input cannot exhaust the stack.
+ */
+export function parseRequest<T>(schema: z.ZodType<T, unknown>, input: unknown, what: string): T {
+  if (what === 'TxnRequest' && depth(input, 0) > MAX_TXN_DEPTH) {
+    throw new InvalidArgumentError(`pocket-etcd: invalid ${what}: txns nested deeper than ${MAX_TXN_DEPTH}`, 'InvalidArgument', 'ErrInvalidRequest')
+  }
+  const r = schema.safeParse(input)
+  if (r.success) return r.data
+  const issue = r.error.issues[0]
+  const path = issue && issue.path.length > 0 ? issue.path.join('.') : '(request)'
+  const msg = issue ? issue.message : 'malformed'
+  throw new InvalidArgumentError(`pocket-etcd: invalid ${what}: ${path}: ${msg}`, 'InvalidArgument', 'ErrInvalidRequest')
+}
