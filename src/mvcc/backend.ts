@@ -1,0 +1,112 @@
+/**
+ * The member's persistent storage over any abstract-level database (etcd's `backend`):
+ * named buckets are sublevels with byte keys and values, and every write of one applied
+ * request goes in one atomic batch across buckets. MVCC uses `key` (revision → record)
+ * and `meta`; lease, auth and the Raft log take their own buckets from the same database.
+ *
+ * @module
+ */
+
+import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
+import { assert } from '../errors.js'
+
+/** Any abstract-level database (memory-level, classic-level, ...), whatever its default encodings. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the database's own default encodings are irrelevant: every bucket sets its own
+export type Database = AbstractLevel<any, any, any>
+
+/** A bucket: a sublevel of the database with `Uint8Array` keys and values, in byte order. */
+export type Bucket = AbstractSublevel<Database, unknown, Uint8Array, Uint8Array>
+
+/** Names of the MVCC meta entries (etcd's `meta` bucket keys). */
+export type MetaName = 'consistentIndex' | 'currentRevision' | 'scheduledCompactRevision' | 'finishedCompactRevision'
+
+/** One write to a bucket, for {@link Backend.write}. */
+export type BackendOp =
+  | { type: 'put'; bucket: Bucket; key: Uint8Array; value: Uint8Array }
+  | { type: 'del'; bucket: Bucket; key: Uint8Array }
+
+const textEncoder = new TextEncoder()
+
+/** Storage for one member: buckets in one database, written atomically per request. */
+export class Backend {
+  /** The database, shared by every bucket. The caller that opened it closes it. */
+  readonly db: Database
+  /** Revision → encoded KeyValue record (etcd's `key` bucket). */
+  readonly key: Bucket
+  /** Current revision, consistent index and compaction progress (etcd's `meta` bucket). */
+  readonly meta: Bucket
+  readonly #buckets = new Map<string, Bucket>()
+
+  private constructor(db: Database) {
+    this.db = db
+    this.key = this.sublevel('key')
+    this.meta = this.sublevel('meta')
+  }
+
+  /** Opens `db` if needed and returns a backend over it. */
+  static async open(db: Database): Promise<Backend> {
+    if (db.status !== 'open') await db.open()
+    return new Backend(db)
+  }
+
+  /**
+   * The bucket `name` (created on first use, the same object afterwards), for other
+   * layers (lease, auth, raft log) to keep their state next to the MVCC data.
+   */
+  sublevel(name: string): Bucket {
+    let b = this.#buckets.get(name)
+    if (b === undefined) {
+      b = this.db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' }) as Bucket
+      this.#buckets.set(name, b)
+    }
+    return b
+  }
+
+  /** Applies `ops` atomically, across buckets (etcd commits one batch transaction). */
+  async write(ops: readonly BackendOp[]): Promise<void> {
+    if (ops.length === 0) return
+    await this.db.batch(
+      ops.map((op) =>
+        op.type === 'put'
+          ? { type: 'put' as const, key: op.key, value: op.value, sublevel: op.bucket }
+          : { type: 'del' as const, key: op.key, sublevel: op.bucket },
+      ),
+    )
+  }
+
+  /** A put of meta entry `name`, to include in a {@link write}. */
+  metaPut(name: MetaName, value: number): BackendOp {
+    return { type: 'put', bucket: this.meta, key: textEncoder.encode(name), value: encodeInt64(value) }
+  }
+
+  /** Reads meta entry `name`, `undefined` when never written. */
+  async getMeta(name: MetaName): Promise<number | undefined> {
+    const v = await this.meta.get(textEncoder.encode(name))
+    return v === undefined ? undefined : decodeInt64(v)
+  }
+
+  /**
+   * Approximate bytes on disk of the whole database, when the database can estimate it
+   * cheaply (classic-level can); `undefined` otherwise.
+   */
+  async size(): Promise<number | undefined> {
+    const db = this.db as Database & {
+      approximateSize?: (start: Uint8Array, end: Uint8Array, options: { keyEncoding: 'view' }) => Promise<number>
+    }
+    if (typeof db.approximateSize !== 'function') return undefined
+    return db.approximateSize(new Uint8Array([0]), new Uint8Array([0xff, 0xff, 0xff, 0xff]), { keyEncoding: 'view' })
+  }
+}
+
+/** A safe integer as 8 big-endian bytes, two's complement. */
+function encodeInt64(n: number): Uint8Array {
+  assert(Number.isSafeInteger(n), `${n} is not a safe integer`)
+  const out = new Uint8Array(8)
+  new DataView(out.buffer).setBigInt64(0, BigInt(n))
+  return out
+}
+
+function decodeInt64(b: Uint8Array): number {
+  assert(b.length === 8, 'meta value is not 8 bytes')
+  return Number(new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0))
+}

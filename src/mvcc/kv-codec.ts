@@ -1,0 +1,94 @@
+/**
+ * The binary form of a {@link KeyValue} record in the backend's key bucket (etcd stores
+ * the protobuf `mvccpb.KeyValue`). Layout: a format byte, then LEB128 varints and
+ * length-prefixed bytes: key, value, createRevision, modRevision, version, lease (its
+ * decimal string, `'0'` for none). Numbers are safe integers.
+ *
+ * @module
+ */
+
+import type { KeyValue } from '../api/messages.js'
+import { assert } from '../errors.js'
+
+const FORMAT = 1
+
+function varintLength(n: number): number {
+  let len = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    len++
+  }
+  return len
+}
+
+function writeVarint(out: Uint8Array, at: number, n: number): number {
+  assert(Number.isSafeInteger(n) && n >= 0, `${n} is not a non-negative safe integer`)
+  while (n >= 0x80) {
+    out[at++] = (n % 0x80) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  out[at++] = n
+  return at
+}
+
+/** Encodes a record; tombstone records carry only the key (as etcd's). */
+export function encodeKeyValue(kv: KeyValue): Uint8Array {
+  const lease = kv.lease === '0' || kv.lease === '' ? '' : kv.lease
+  const size =
+    1 +
+    varintLength(kv.key.length) +
+    kv.key.length +
+    varintLength(kv.value.length) +
+    kv.value.length +
+    varintLength(kv.createRevision) +
+    varintLength(kv.modRevision) +
+    varintLength(kv.version) +
+    varintLength(lease.length) +
+    lease.length
+  const out = new Uint8Array(size)
+  out[0] = FORMAT
+  let at = writeVarint(out, 1, kv.key.length)
+  out.set(kv.key, at)
+  at = writeVarint(out, at + kv.key.length, kv.value.length)
+  out.set(kv.value, at)
+  at = writeVarint(out, at + kv.value.length, kv.createRevision)
+  at = writeVarint(out, at, kv.modRevision)
+  at = writeVarint(out, at, kv.version)
+  at = writeVarint(out, at, lease.length)
+  for (let i = 0; i < lease.length; i++) out[at++] = lease.charCodeAt(i)
+  assert(at === size, 'key-value record size mismatch')
+  return out
+}
+
+/** Decodes a record written by {@link encodeKeyValue}; key and value are copies. */
+export function decodeKeyValue(bytes: Uint8Array): KeyValue {
+  assert(bytes[0] === FORMAT, `unknown key-value record format ${bytes[0]}`)
+  let at = 1
+  const varint = (): number => {
+    let n = 0
+    let scale = 1
+    for (;;) {
+      assert(at < bytes.length, 'truncated key-value record')
+      const b = bytes[at++]!
+      n += (b & 0x7f) * scale
+      if (b < 0x80) return n
+      scale *= 0x80
+    }
+  }
+  const chunk = (): Uint8Array => {
+    const len = varint()
+    assert(at + len <= bytes.length, 'truncated key-value record')
+    const out = bytes.slice(at, at + len)
+    at += len
+    return out
+  }
+  const key = chunk()
+  const value = chunk()
+  const createRevision = varint()
+  const modRevision = varint()
+  const version = varint()
+  const leaseBytes = chunk()
+  assert(at === bytes.length, 'trailing bytes in key-value record')
+  const lease = leaseBytes.length === 0 ? '0' : String.fromCharCode(...leaseBytes)
+  return { key, value, createRevision, modRevision, version, lease }
+}

@@ -1,0 +1,511 @@
+/**
+ * The multi-version key-value store of one member (etcd's `mvcc.store`, without watch):
+ * every write creates a revision, the backend keeps each key's records by revision, the
+ * {@link TreeIndex} maps keys to revisions, and reads at any revision since the last
+ * compaction see the store exactly as it was then.
+ *
+ * Concurrency: the caller runs one write at a time ({@link KVStore.write} to
+ * {@link TxnWrite.end}) and no compaction while a write is open (a member's apply loop
+ * does both). Reads ({@link KVStore.range}, {@link KVStore.hashKV}) may run at any time:
+ * they resolve their revisions from the index synchronously when called, only see
+ * revisions up to the visible {@link KVStore.rev} (which moves only after a write's batch
+ * is stored), and a compaction deletes records only after every read that began before
+ * it has finished.
+ *
+ * @module
+ */
+
+import { EMPTY, toBinaryString } from '../api/bytes.js'
+import type { KeyValue } from '../api/messages.js'
+import { assert, etcdError } from '../errors.js'
+import type { BackendOp, Database } from './backend.js'
+import { Backend } from './backend.js'
+import { crc32c } from './hash.js'
+import { KeyIndex } from './key-index.js'
+import { decodeKeyValue, encodeKeyValue } from './kv-codec.js'
+import type { Revision, RevisionSet } from './revision.js'
+import { decodeRevision, encodeRevision, isTombstoneKey, revisionId } from './revision.js'
+import type { RangeEnd } from './tree-index.js'
+import { TreeIndex } from './tree-index.js'
+
+/** Options of a read (etcd's `RangeOptions`). */
+export interface RangeOptions {
+  /** Most keys to return; 0 or absent for all. `count` still counts every key. */
+  limit?: number
+  /** Revision to read at; 0 or absent for the current one. */
+  rev?: number
+  /** Only count the keys; return no key-values. */
+  count?: boolean
+}
+
+/** The answer to a read (etcd's `RangeResult`). */
+export interface RangeResult {
+  /** The key-values live at the read revision, in key order. */
+  kvs: KeyValue[]
+  /** The store's current revision (not the read revision), as etcd reports it. */
+  rev: number
+  /** Keys live in the range at the read revision, regardless of `limit`. */
+  count: number
+}
+
+/** One change of a write, as a watcher sees it (mvccpb.Event without the watch layer's prevKv lookup). */
+export interface Event {
+  type: 'PUT' | 'DELETE'
+  /** For PUT the new key-value; for DELETE the key with `modRevision` = the delete's revision. */
+  kv: KeyValue
+  /** Not filled by the store: the watch layer reads it at `modRevision - 1` when asked to. */
+  prevKv?: KeyValue
+}
+
+/**
+ * One write (etcd's `TxnWrite`): changes get revision `beginRev + 1` with sub revisions
+ * in order; they become visible, atomically, when {@link TxnWrite.end} has stored them.
+ */
+export interface TxnWrite {
+  /** The store's revision when the write began. */
+  readonly beginRev: number
+  /** Reads as {@link KVStore.range}, seeing this write's own changes; `rev` is `beginRev`, plus 1 once there are changes. */
+  range(key: Uint8Array, end: RangeEnd, opts?: RangeOptions): Promise<RangeResult>
+  /**
+   * Puts `value` under `key` with `lease` (`'0'` for none); returns `beginRev + 1`. The
+   * store keeps references to `key` and `value`: do not mutate them afterwards.
+   */
+  put(key: Uint8Array, value: Uint8Array, lease: string): number
+  /** Deletes the live keys in the range; `rev` is `beginRev + 1` when this write has changes, else `beginRev`. */
+  deleteRange(key: Uint8Array, end: RangeEnd): Promise<{ deleted: number; rev: number }>
+  /** This write's changes so far, in order. */
+  changes(): readonly Event[]
+  /**
+   * Stores every change, the new revision and `consistentIndex` (when given) in one
+   * batch, then makes the revision visible. A write without changes stores only the index.
+   */
+  end(meta?: { consistentIndex?: number }): Promise<void>
+}
+
+/** What {@link KVStore.compact} hands back once the compaction is scheduled. */
+export interface CompactResult {
+  /** Settles when the compacted records are deleted from the backend (etcd's compaction done channel). */
+  physical: Promise<void>
+}
+
+/** etcd's `KeyValueHash`: equal on members with equal history up to `revision`. */
+export interface HashKVResult {
+  /** CRC-32C over the `key` bucket name and every record up to `revision` that compaction keeps. */
+  hash: number
+  /** The store's compaction revision when hashed (-1 if never compacted). */
+  compactRevision: number
+  /** The revision hashed up to. */
+  revision: number
+}
+
+/** Tuning of a {@link KVStore}. */
+export interface KVStoreOptions {
+  /** Records deleted per backend batch by a compaction (etcd's `CompactionBatchLimit`, default 1000). */
+  compactionBatchLimit?: number
+}
+
+const KEY_BUCKET_NAME = new TextEncoder().encode('key')
+const RESTORE_CHUNK = 1000
+
+/** State shared by the store and its open write. Internal: not exported from the package. */
+class StoreState {
+  readonly backend: Backend
+  readonly index = new TreeIndex()
+  readonly compactionBatchLimit: number
+  currentRev = 1
+  /** -1 until the first compaction, as etcd's `compactMainRev`. */
+  compactMainRev = -1
+  consistentIndex = 0
+  activeWrite: StoreTxnWrite | undefined
+  closed = false
+  failure: unknown = undefined
+  /** Reads under way; a compaction waits for the ones that began before it. */
+  readonly readers = new Set<Promise<void>>()
+  /** The chain of physical compactions, run one after the other (etcd's FIFO scheduler). */
+  compaction: Promise<void> = Promise.resolve()
+
+  constructor(backend: Backend, options: KVStoreOptions) {
+    this.backend = backend
+    this.compactionBatchLimit = options.compactionBatchLimit ?? 1000
+    assert(this.compactionBatchLimit > 0, 'compaction batch limit must be positive')
+  }
+
+  /** Throws when the store is closed, or broken by a backend failure. */
+  checkUsable(): void {
+    if (this.failure !== undefined) throw this.failure
+    if (this.closed) throw etcdError('StoreClosed')
+  }
+
+  /**
+   * Records a backend failure: the index may now be ahead of the backend, so the store
+   * refuses every further operation (the member must restart and restore).
+   */
+  fail(err: unknown): void {
+    if (this.failure === undefined) this.failure = err
+  }
+
+  /** Registers a read so that compactions scheduled after it began wait for it. */
+  track<T>(p: Promise<T>): Promise<T> {
+    const settled = p.then(
+      () => undefined,
+      () => undefined, // the caller gets the rejection through `p`; this copy only marks the end
+    )
+    this.readers.add(settled)
+    void settled.then(() => this.readers.delete(settled)) // bookkeeping only; cannot reject
+    return p
+  }
+
+  /**
+   * Reads the range at `curRev` (etcd's `rangeKeys`): validates the revision, resolves
+   * revisions from the index now, then fetches their records (`pending` first: the open
+   * write's records are not in the backend yet).
+   */
+  async rangeKeys(
+    key: Uint8Array,
+    end: RangeEnd,
+    curRev: number,
+    opts: RangeOptions,
+    pending?: ReadonlyMap<string, KeyValue>,
+  ): Promise<RangeResult> {
+    let rev = opts.rev ?? 0
+    if (rev > curRev) throw etcdError('FutureRev')
+    if (rev <= 0) rev = curRev
+    if (rev < this.compactMainRev) throw etcdError('Compacted')
+    if (opts.count === true) return { kvs: [], rev: curRev, count: this.index.countRevisions(key, end, rev) }
+    const limit = opts.limit ?? 0
+    const { revs, total } = this.index.revisions(key, end, rev, limit)
+    if (revs.length === 0) return { kvs: [], rev: curRev, count: total }
+    const kvs: (KeyValue | undefined)[] = new Array(revs.length)
+    const missing: Uint8Array[] = []
+    const missingAt: number[] = []
+    revs.forEach((r, i) => {
+      const own = pending?.get(revisionId(r))
+      if (own !== undefined) kvs[i] = own
+      else {
+        missing.push(encodeRevision(r))
+        missingAt.push(i)
+      }
+    })
+    if (missing.length > 0) {
+      const values = await this.backend.key.getMany(missing)
+      values.forEach((v, j) => {
+        assert(v !== undefined, `revision ${revs[missingAt[j]!]!.main}.${revs[missingAt[j]!]!.sub} is indexed but not stored`)
+        kvs[missingAt[j]!] = decodeKeyValue(v)
+      })
+    }
+    return { kvs: kvs as KeyValue[], rev: curRev, count: total }
+  }
+}
+
+/** etcd's `store`: revisions, reads at a revision, writes, compaction and HashKV over a backend. */
+export class KVStore {
+  readonly #s: StoreState
+
+  private constructor(s: StoreState) {
+    this.#s = s
+  }
+
+  /**
+   * Opens a store over `db` (opening it if needed): reads the meta bucket, rebuilds the
+   * index from the key bucket (etcd's `restore`) and finishes a compaction that was
+   * scheduled but not completed. The caller owns `db` and closes it after {@link close}.
+   */
+  static async open(db: Database, options: KVStoreOptions = {}): Promise<KVStore> {
+    const backend = await Backend.open(db)
+    const s = new StoreState(backend, options)
+    const finished = await backend.getMeta('finishedCompactRevision')
+    const scheduled = await backend.getMeta('scheduledCompactRevision')
+    s.consistentIndex = (await backend.getMeta('consistentIndex')) ?? 0
+    s.compactMainRev = finished ?? -1
+    const maxKeyRev = await restoreIndex(backend, s.index)
+    // Compaction may have deleted every record up to the compaction revision: the store
+    // is then at least at that revision (as etcd's restore).
+    s.currentRev = Math.max(1, (await backend.getMeta('currentRevision')) ?? 0, maxKeyRev, s.compactMainRev)
+    const store = new KVStore(s)
+    if (scheduled !== undefined && scheduled > s.compactMainRev) {
+      const { physical } = await store.compact(scheduled)
+      await physical
+    }
+    return store
+  }
+
+  /** The current (visible) revision; 1 for a fresh store, as in etcd. */
+  get rev(): number {
+    return this.#s.currentRev
+  }
+
+  /** The last compaction revision; -1 when the store was never compacted (etcd's `compactMainRev`). */
+  get compactRev(): number {
+    return this.#s.compactMainRev
+  }
+
+  /** The last applied Raft index stored with the data (0 if none), so replay can skip what is applied. */
+  get consistentIndex(): number {
+    return this.#s.consistentIndex
+  }
+
+  /** The index, for the watch layer's catch-up ({@link TreeIndex.rangeSince}) and for tests. */
+  get index(): TreeIndex {
+    return this.#s.index
+  }
+
+  /** The backend, for layers that keep their own buckets in the same database. */
+  get backend(): Backend {
+    return this.#s.backend
+  }
+
+  /**
+   * Reads the keys of a range at `opts.rev` (current if <= 0). Fails with `FutureRev`
+   * above the current revision and with `Compacted` below the compaction revision (a read
+   * at exactly the compaction revision succeeds, as in etcd).
+   */
+  range(key: Uint8Array, end: RangeEnd, opts: RangeOptions = {}): Promise<RangeResult> {
+    try {
+      this.#s.checkUsable()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#s.track(this.#s.rangeKeys(key, end, this.#s.currentRev, opts))
+  }
+
+  /** Begins a write; the caller ends it before beginning the next one or compacting. */
+  write(): TxnWrite {
+    this.#s.checkUsable()
+    assert(this.#s.activeWrite === undefined, 'a write is already open: writes must be serialized')
+    const w = new StoreTxnWrite(this.#s)
+    this.#s.activeWrite = w
+    return w
+  }
+
+  /**
+   * Compacts at `rev`: reads below `rev` fail from now on, the index forgets the history
+   * below it, and, once reads that began earlier are done, the backend records no longer
+   * needed are deleted (`physical`). Fails with `Compacted` when `rev` <= the compaction
+   * revision and `FutureRev` when `rev` > the current revision.
+   */
+  async compact(rev: number): Promise<CompactResult> {
+    const s = this.#s
+    s.checkUsable()
+    assert(s.activeWrite === undefined, 'compaction while a write is open')
+    if (rev <= s.compactMainRev) throw etcdError('Compacted')
+    if (rev > s.currentRev) throw etcdError('FutureRev')
+    s.compactMainRev = rev
+    const earlierReads = [...s.readers]
+    const keep = s.index.compact(rev)
+    try {
+      await s.backend.write([s.backend.metaPut('scheduledCompactRevision', rev)])
+    } catch (err) {
+      s.fail(err)
+      throw err
+    }
+    const physical = s.compaction.then(async () => {
+      await Promise.all(earlierReads)
+      await deleteCompacted(s, rev, keep)
+    })
+    s.compaction = physical
+    // A failed deletion breaks the store (reported to every later call); the caller may
+    // also await `physical` to see it.
+    physical.catch((err: unknown) => s.fail(err))
+    return { physical }
+  }
+
+  /**
+   * Hashes the key bucket up to `rev` (current if <= 0), skipping records compaction has
+   * dropped even if not yet deleted, so members with equal history hash equally whatever
+   * their compaction progress (etcd's `HashByRev`).
+   */
+  hashKV(rev = 0): Promise<HashKVResult> {
+    const s = this.#s
+    try {
+      s.checkUsable()
+      if (rev > 0 && rev <= s.compactMainRev) throw etcdError('Compacted')
+      if (rev > s.currentRev) throw etcdError('FutureRev')
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const at = rev <= 0 ? s.currentRev : rev
+    const compactRev = s.compactMainRev
+    const keep = s.index.keep(compactRev)
+    const work = async (): Promise<HashKVResult> => {
+      let hash = crc32c(0, KEY_BUCKET_NAME)
+      const it = s.backend.key.iterator({ lt: encodeRevision({ main: at + 1, sub: 0 }) })
+      try {
+        for (;;) {
+          const entries = await it.nextv(RESTORE_CHUNK)
+          if (entries.length === 0) break
+          for (const [k, v] of entries) {
+            const kr = decodeRevision(k)
+            if (kr.main <= compactRev && !keep.has(kr)) continue
+            hash = crc32c(hash, k)
+            hash = crc32c(hash, v)
+          }
+        }
+      } finally {
+        await it.close()
+      }
+      return { hash, compactRevision: compactRev, revision: at }
+    }
+    return s.track(work())
+  }
+
+  /**
+   * Stops the store: later calls fail with `StoreClosed`; waits for reads and compactions
+   * under way. It does not close the database, which belongs to the caller.
+   */
+  async close(): Promise<void> {
+    const s = this.#s
+    if (s.closed) return
+    assert(s.activeWrite === undefined, 'close while a write is open')
+    s.closed = true
+    await Promise.all([...s.readers])
+    // A compaction failure was recorded by `fail`; closing still succeeds.
+    await s.compaction.catch(() => undefined)
+  }
+}
+
+/** Rebuilds `index` from the key bucket, oldest record first; returns the largest main revision seen (0 if none). */
+async function restoreIndex(backend: Backend, index: TreeIndex): Promise<number> {
+  let maxRev = 0
+  const it = backend.key.iterator()
+  try {
+    for (;;) {
+      const entries = await it.nextv(RESTORE_CHUNK)
+      if (entries.length === 0) break
+      for (const [k, v] of entries) {
+        const rev = decodeRevision(k)
+        maxRev = rev.main
+        const kv = decodeKeyValue(v)
+        const ki = index.keyIndex(kv.key)
+        if (isTombstoneKey(k)) {
+          // A tombstone whose earlier records were compacted away has nothing to end.
+          if (ki !== undefined && !ki.isEmpty()) ki.tombstone(rev)
+          continue
+        }
+        if (ki === undefined) {
+          const fresh = new KeyIndex(toBinaryString(kv.key))
+          fresh.restore({ main: kv.createRevision, sub: 0 }, rev, kv.version)
+          index.insert(fresh)
+        } else {
+          ki.put(rev)
+        }
+      }
+    }
+  } finally {
+    await it.close()
+  }
+  return maxRev
+}
+
+/** Deletes the records at or below `rev` that compaction did not keep, in batches (etcd's `scheduleCompaction`). */
+async function deleteCompacted(s: StoreState, rev: number, keep: RevisionSet): Promise<void> {
+  const end = encodeRevision({ main: rev + 1, sub: 0 })
+  let after: Uint8Array | undefined
+  for (;;) {
+    const keys = await s.backend.key.keys(after === undefined ? { lt: end, limit: s.compactionBatchLimit } : { gt: after, lt: end, limit: s.compactionBatchLimit }).all()
+    const ops: BackendOp[] = []
+    for (const k of keys) {
+      if (!keep.has(decodeRevision(k))) ops.push({ type: 'del', bucket: s.backend.key, key: k })
+    }
+    const last = keys.length < s.compactionBatchLimit
+    if (last) ops.push(s.backend.metaPut('finishedCompactRevision', rev))
+    await s.backend.write(ops)
+    if (last) return
+    after = keys[keys.length - 1]
+  }
+}
+
+/** The open write of a store (etcd's `storeTxnWrite`). */
+class StoreTxnWrite implements TxnWrite {
+  readonly beginRev: number
+  readonly #s: StoreState
+  readonly #ops: BackendOp[] = []
+  readonly #changes: Event[] = []
+  readonly #pending = new Map<string, KeyValue>()
+  #ended = false
+
+  constructor(s: StoreState) {
+    this.#s = s
+    this.beginRev = s.currentRev
+  }
+
+  range(key: Uint8Array, end: RangeEnd, opts: RangeOptions = {}): Promise<RangeResult> {
+    this.#checkOpen()
+    const rev = this.#changes.length > 0 ? this.beginRev + 1 : this.beginRev
+    return this.#s.rangeKeys(key, end, rev, opts, this.#pending)
+  }
+
+  put(key: Uint8Array, value: Uint8Array, lease: string): number {
+    this.#checkOpen()
+    const rev = this.beginRev + 1
+    const prev = this.#s.index.get(key, rev)
+    const idxRev: Revision = { main: rev, sub: this.#changes.length }
+    const kv: KeyValue = {
+      key,
+      value,
+      createRevision: prev === undefined ? rev : prev.created.main,
+      modRevision: rev,
+      version: (prev?.version ?? 0) + 1,
+      lease,
+    }
+    this.#ops.push({ type: 'put', bucket: this.#s.backend.key, key: encodeRevision(idxRev), value: encodeKeyValue(kv) })
+    this.#s.index.put(key, idxRev)
+    this.#changes.push({ type: 'PUT', kv })
+    this.#pending.set(revisionId(idxRev), kv)
+    return rev
+  }
+
+  async deleteRange(key: Uint8Array, end: RangeEnd): Promise<{ deleted: number; rev: number }> {
+    this.#checkOpen()
+    const rrev = this.#changes.length > 0 ? this.beginRev + 1 : this.beginRev
+    const { keys } = this.#s.index.range(key, end, rrev)
+    for (const k of keys) this.#delete(k)
+    if (keys.length > 0 || this.#changes.length > 0) return { deleted: keys.length, rev: this.beginRev + 1 }
+    return { deleted: 0, rev: this.beginRev }
+  }
+
+  changes(): readonly Event[] {
+    return this.#changes
+  }
+
+  async end(meta: { consistentIndex?: number } = {}): Promise<void> {
+    this.#checkOpen()
+    this.#ended = true
+    const s = this.#s
+    const changed = this.#changes.length > 0
+    const ops = this.#ops
+    if (changed) ops.push(s.backend.metaPut('currentRevision', this.beginRev + 1))
+    if (meta.consistentIndex !== undefined) ops.push(s.backend.metaPut('consistentIndex', meta.consistentIndex))
+    try {
+      await s.backend.write(ops)
+    } catch (err) {
+      s.fail(err)
+      throw err
+    } finally {
+      s.activeWrite = undefined
+    }
+    if (changed) s.currentRev = this.beginRev + 1
+    if (meta.consistentIndex !== undefined) s.consistentIndex = meta.consistentIndex
+  }
+
+  #delete(key: Uint8Array): void {
+    const rev = this.beginRev + 1
+    const idxRev: Revision = { main: rev, sub: this.#changes.length }
+    this.#ops.push({
+      type: 'put',
+      bucket: this.#s.backend.key,
+      key: encodeRevision(idxRev, true),
+      value: encodeKeyValue({ key, value: EMPTY, createRevision: 0, modRevision: 0, version: 0, lease: '0' }),
+    })
+    const ok = this.#s.index.tombstone(key, idxRev)
+    assert(ok, 'tombstone of a key the index just listed as live')
+    this.#changes.push({
+      type: 'DELETE',
+      kv: { key, value: new Uint8Array(0), createRevision: 0, modRevision: rev, version: 0, lease: '0' },
+    })
+  }
+
+  #checkOpen(): void {
+    assert(!this.#ended, 'write used after end()')
+    this.#s.checkUsable()
+  }
+}

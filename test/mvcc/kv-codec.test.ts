@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import type { KeyValue } from '../../src/api/messages.js'
+import { decodeKeyValue, encodeKeyValue } from '../../src/mvcc/kv-codec.js'
+
+describe('kv-codec', () => {
+  it('round-trips edge cases', () => {
+    const cases: KeyValue[] = [
+      { key: new Uint8Array([1]), value: new Uint8Array(0), createRevision: 0, modRevision: 0, version: 0, lease: '0' },
+      { key: new TextEncoder().encode('foo'), value: new Uint8Array(300).fill(7), createRevision: 2, modRevision: 127, version: 128, lease: '7587862072907844106' },
+      { key: new Uint8Array([0, 255]), value: new Uint8Array([0]), createRevision: Number.MAX_SAFE_INTEGER, modRevision: 2 ** 32, version: 1, lease: '18446744073709551615' },
+    ]
+    for (const kv of cases) assert.deepEqual(decodeKeyValue(encodeKeyValue(kv)), kv)
+  })
+
+  it('round-trips arbitrary records', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 64 }),
+        fc.uint8Array({ maxLength: 512 }),
+        fc.nat(),
+        fc.nat(),
+        fc.nat(),
+        fc.oneof(fc.constant('0'), fc.bigInt({ min: 1n, max: 2n ** 64n - 1n }).map(String)),
+        (key, value, createRevision, modRevision, version, lease) => {
+          const kv: KeyValue = { key, value, createRevision, modRevision, version, lease }
+          assert.deepEqual(decodeKeyValue(encodeKeyValue(kv)), kv)
+        },
+      ),
+    )
+  })
+
+  it('is compact: a small record takes a few bytes over key and value', () => {
+    const kv: KeyValue = { key: new Uint8Array(3), value: new Uint8Array(5), createRevision: 100, modRevision: 200, version: 3, lease: '0' }
+    assert.ok(encodeKeyValue(kv).length <= 3 + 5 + 8)
+  })
+
+  it('rejects corrupt records', () => {
+    const bytes = encodeKeyValue({ key: new Uint8Array([1, 2]), value: new Uint8Array([3]), createRevision: 1, modRevision: 1, version: 1, lease: '0' })
+    assert.throws(() => decodeKeyValue(bytes.subarray(0, bytes.length - 2)), /invariant/)
+    assert.throws(() => decodeKeyValue(new Uint8Array([9])), /invariant/)
+  })
+})
