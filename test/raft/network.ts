@@ -217,7 +217,15 @@ export class Network {
 
   /** Delivers one message, if not dropped. */
   deliver(m: Message): void {
-    if (this.dropped(m)) return
+    const sender = this.nodes.get(m.from)
+    const senderUp = sender !== undefined && !sender.down
+    if (this.dropped(m)) {
+      // Like etcd's transport: tell the sender a snapshot failed or a peer is unreachable.
+      if (senderUp && m.type === 'MsgSnap') sender.rn.reportSnapshot(m.to, 'Failure')
+      else if (senderUp && m.type === 'MsgApp') sender.rn.reportUnreachable(m.to)
+      if (senderUp) this.processReady(sender)
+      return
+    }
     const n = this.node(m.to)
     if (this.opts.trace === true) this.trace.push(fmt(m))
     try {
@@ -227,6 +235,10 @@ export class Network {
       if (!isRaftError(e, 'ErrStepPeerNotFound')) throw e
     }
     this.processReady(n)
+    if (senderUp && m.type === 'MsgSnap') {
+      sender.rn.reportSnapshot(m.to, 'Finish')
+      this.processReady(sender)
+    }
   }
 
   /** Delivers queued messages and processes Ready batches until nothing is left to do. */
