@@ -86,28 +86,26 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
 
 // ---------------------------------------------------------------- readable rendering
 
-function escapeBytes(bytes: Uint8Array): string {
+function showBytes(bytes: Uint8Array): string {
   let text: string | undefined
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
   } catch {
-    text = undefined
+    text = undefined // not UTF-8: shown in hex below
   }
-  if (text !== undefined && !/[\u0000-\u001f\u007f]/.test(text)) return `b"${text}"`
-  let s = 'b"'
-  for (const b of bytes) {
-    if (b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c) s += String.fromCharCode(b)
-    else s += `\\x${b.toString(16).padStart(2, '0')}`
-  }
-  return `${s}"`
+  if (text !== undefined && !/[\u0000-\u001f\u007f]/.test(text) && !text.startsWith('0x')) return text
+  return `0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')}`
 }
 
-/** JSON with byte strings shown as `b"text"` (non-printable bytes as `\xNN`) and errors as `{ error }`. */
+/**
+ * JSON with byte strings shown readably: as their text when it is printable UTF-8, else
+ * as `0x` and hex (so `b"a\xff"` shows as `"0x61ff"`); errors as `{ error, grpcCode, code }`.
+ */
 export function render(value: unknown): string {
   return JSON.stringify(
     value,
     (_key, v: unknown) => {
-      if (v instanceof Uint8Array) return escapeBytes(v)
+      if (v instanceof Uint8Array) return showBytes(v)
       if (v instanceof EtcdError) return { error: v.message, grpcCode: v.grpcCode, code: v.code }
       if (v instanceof Error) return { thrown: v.name, message: v.message, stack: v.stack }
       return v

@@ -262,7 +262,7 @@ export class KvOpGenerator {
     const r = this.#rng
     const req: RangeRequestInput = { ...this.#span() }
     if (r.chance(0.3)) req.limit = r.chance(0.1) ? -r.int(1, 2) : r.int(0, 4)
-    if (r.chance(inTxn ? 0.15 : 0.35)) req.revision = this.#revision()
+    if (r.chance(inTxn ? 0.1 : 0.35)) req.revision = this.#revision()
     if (r.chance(0.4)) req.sortOrder = r.pick(SORT_ORDERS)
     if (r.chance(0.4)) req.sortTarget = r.pick(SORT_TARGETS)
     if (r.chance(0.1)) req.serializable = true
@@ -283,11 +283,12 @@ export class KvOpGenerator {
     if (r.chance(0.35)) req.prevKv = true
     // ignoreValue/ignoreLease fail on a missing key ("key not found") and with a value or
     // lease given ("value is provided"); both occur here. Leases stay '0' until leases exist.
-    if (r.chance(0.05)) {
+    const flagChance = branch === undefined ? 0.05 : 0.015 // in a txn, one failure fails it all
+    if (r.chance(flagChance)) {
       req.ignoreValue = true
       if (r.chance(0.8)) delete req.value
     }
-    if (r.chance(0.05)) req.ignoreLease = true
+    if (r.chance(flagChance)) req.ignoreLease = true
     return req
   }
 
