@@ -18,3 +18,5 @@ export type {
   NetworkStats,
 } from './network.js'
 export { Network } from './network.js'
+export type { SimulationHost } from './simulation.js'
+export { Simulation, yieldToEventLoop } from './simulation.js'

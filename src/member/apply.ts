@@ -1,0 +1,320 @@
+/**
+ * The applier: executes one committed KV request against a member's MVCC store, with
+ * etcd's exact semantics (etcd's `applierV3backend`). Every member applies the same
+ * committed requests in the same order and so reaches the same state.
+ *
+ * @module
+ */
+import type {
+  Compare,
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  KeyValue,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  ResponseOp,
+  TxnRequest,
+  TxnResponse,
+} from '../api/messages.js'
+import { nestedHeader } from '../api/messages.js'
+import { EMPTY, compareBytes } from '../api/bytes.js'
+import { etcdError } from '../errors.js'
+import type { KVStore, TxnWrite, RangeResult, Event } from '../mvcc/index.js'
+import type { InternalRequest } from './internal-request.js'
+
+/** Something that answers MVCC ranges: the store itself or a write txn (which sees its own writes). */
+interface RangeReader {
+  range(key: Uint8Array, end: Uint8Array | undefined, opts: { limit?: number; rev?: number; count?: boolean }): Promise<RangeResult>
+}
+
+/** Looks leases up while applying; `exists('0')` is never asked. */
+export interface LeaseLookup {
+  exists(id: string): boolean
+}
+
+/** What applying one request produced: the response, or etcd's error, and the MVCC events. */
+export interface ApplyResult<R> {
+  response: R
+  events: readonly Event[]
+}
+
+/** Maps a request's `rangeEnd` to MVCC's end: empty → single key, `[0]` → to the end of the keyspace (etcd's mkGteRange). */
+export function mvccEnd(rangeEnd: Uint8Array): Uint8Array | undefined {
+  if (rangeEnd.length === 0) return undefined
+  if (rangeEnd.length === 1 && rangeEnd[0] === 0) return EMPTY
+  return rangeEnd
+}
+
+function meta(index: number | undefined): { consistentIndex?: number } {
+  return index === undefined ? {} : { consistentIndex: index }
+}
+
+function compareNum(a: number, b: number): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+function compareLease(a: string, b: string): number {
+  const x = BigInt(a)
+  const y = BigInt(b)
+  return x < y ? -1 : x > y ? 1 : 0
+}
+
+const SORTERS: Record<RangeRequest['sortTarget'], (a: KeyValue, b: KeyValue) => number> = {
+  KEY: (a, b) => compareBytes(a.key, b.key),
+  VERSION: (a, b) => compareNum(a.version, b.version),
+  CREATE: (a, b) => compareNum(a.createRevision, b.createRevision),
+  MOD: (a, b) => compareNum(a.modRevision, b.modRevision),
+  VALUE: (a, b) => compareBytes(a.value, b.value),
+}
+
+/** The zero KeyValue etcd compares against when a compared key does not exist. */
+const ZERO_KV: KeyValue = { key: EMPTY, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: '0' }
+
+function compareKV(c: Compare, kv: KeyValue): boolean {
+  let result: number
+  switch (c.target) {
+    case 'VALUE':
+      result = compareBytes(kv.value, c.value)
+      break
+    case 'CREATE':
+      result = compareNum(kv.createRevision, c.createRevision)
+      break
+    case 'MOD':
+      result = compareNum(kv.modRevision, c.modRevision)
+      break
+    case 'VERSION':
+      result = compareNum(kv.version, c.version)
+      break
+    case 'LEASE':
+      result = compareLease(kv.lease, c.lease)
+      break
+  }
+  switch (c.result) {
+    case 'EQUAL':
+      return result === 0
+    case 'NOT_EQUAL':
+      return result !== 0
+    case 'GREATER':
+      return result > 0
+    case 'LESS':
+      return result < 0
+  }
+}
+
+/** Is this txn free of writes on every branch, nested ones included (etcd's isTxnReadonly)? */
+export function isTxnReadonly(r: TxnRequest): boolean {
+  const ro = (ops: RequestOp[]) =>
+    ops.every((op) => ('requestRange' in op ? true : 'requestTxn' in op ? isTxnReadonly(op.requestTxn) : false))
+  return ro(r.success) && ro(r.failure)
+}
+
+/**
+ * Applies KV requests to one member's {@link KVStore}. Callers serialize applies: one at a
+ * time, in log order. Reads (`range`) may run concurrently with an apply.
+ */
+export class Applier {
+  constructor(
+    private readonly kv: KVStore,
+    private readonly leases: LeaseLookup = { exists: () => false },
+  ) {}
+
+  /** A range outside any txn, at the store's current state (or `request.revision`). */
+  async range(r: RangeRequest): Promise<RangeResponse> {
+    return this.rangeOn(this.kv, r)
+  }
+
+  private async rangeOn(reader: RangeReader, r: RangeRequest): Promise<RangeResponse> {
+    let limit = r.limit
+    if (r.sortOrder !== 'NONE' || r.minModRevision !== 0 || r.maxModRevision !== 0 || r.minCreateRevision !== 0 || r.maxCreateRevision !== 0) {
+      limit = 0 // fetch everything; sort and truncate afterwards
+    }
+    if (limit > 0) limit += 1 // one extra for the 'more' flag
+    const rr = await reader.range(r.key, mvccEnd(r.rangeEnd), { limit, rev: r.revision, count: r.countOnly })
+    let kvs = rr.kvs
+    if (r.maxModRevision !== 0) kvs = kvs.filter((kv) => !(kv.modRevision > r.maxModRevision))
+    if (r.minModRevision !== 0) kvs = kvs.filter((kv) => !(kv.modRevision < r.minModRevision))
+    if (r.maxCreateRevision !== 0) kvs = kvs.filter((kv) => !(kv.createRevision > r.maxCreateRevision))
+    if (r.minCreateRevision !== 0) kvs = kvs.filter((kv) => !(kv.createRevision < r.minCreateRevision))
+
+    let sortOrder = r.sortOrder
+    // MVCC returns keys in ascending order, so etcd sorts by default only when the target is not KEY.
+    if (r.sortTarget !== 'KEY' && sortOrder === 'NONE') sortOrder = 'ASCEND'
+    if (sortOrder !== 'NONE') {
+      const cmp = SORTERS[r.sortTarget]
+      // Stable sort: ties keep key order. (etcd's Go sort is not stable; ties may come in another order there.)
+      kvs = sortOrder === 'ASCEND' ? [...kvs].sort(cmp) : [...kvs].sort((a, b) => cmp(b, a))
+    }
+    let more = false
+    if (r.limit > 0 && kvs.length > r.limit) {
+      kvs = kvs.slice(0, r.limit)
+      more = true
+    }
+    if (r.keysOnly) kvs = kvs.map((kv) => ({ ...kv, value: EMPTY }))
+    return { header: nestedHeader(rr.rev), kvs, more, count: rr.count }
+  }
+
+  /**
+   * Applies one committed request at log index `index`; the index is written in the same
+   * batch as the request's changes, so a restart neither skips nor repeats it. An etcd
+   * error (key not found, lease not found, compacted...) means nothing was written.
+   */
+  async apply(req: InternalRequest, index: number): Promise<ApplyResult<unknown>> {
+    if ('put' in req) return this.put(req.put, index)
+    if ('deleteRange' in req) return this.deleteRange(req.deleteRange, index)
+    if ('txn' in req) return this.txn(req.txn, index)
+    return { response: await this.compaction(req.compaction, index), events: [] }
+  }
+
+  /** Applies a put (etcd `applierV3backend.Put`). */
+  async put(p: PutRequest, index?: number): Promise<ApplyResult<PutResponse>> {
+    if (p.lease !== '0' && !this.leases.exists(p.lease)) throw etcdError('LeaseNotFound')
+    const txn = this.kv.write()
+    const response = await this.putIn(txn, p)
+    const events = txn.changes()
+    await txn.end(meta(index))
+    return { response, events }
+  }
+
+  private async putIn(txn: TxnWrite, p: PutRequest): Promise<PutResponse> {
+    let value = p.value
+    let lease = p.lease
+    let prev: KeyValue | undefined
+    if (p.ignoreValue || p.ignoreLease || p.prevKv) {
+      const rr = await txn.range(p.key, undefined, {})
+      prev = rr.kvs[0]
+    }
+    if (p.ignoreValue || p.ignoreLease) {
+      // ignore_{value,lease} expect a previous key-value pair
+      if (prev === undefined) throw etcdError('KeyNotFound')
+      if (p.ignoreValue) value = prev.value
+      if (p.ignoreLease) lease = prev.lease
+    }
+    const rev = txn.put(p.key, value, lease)
+    const response: PutResponse = { header: nestedHeader(rev) }
+    if (p.prevKv && prev !== undefined) response.prevKv = prev
+    return response
+  }
+
+  /** Applies a delete of a key or range (etcd `applierV3backend.DeleteRange`). */
+  async deleteRange(dr: DeleteRangeRequest, index?: number): Promise<ApplyResult<DeleteRangeResponse>> {
+    const txn = this.kv.write()
+    const response = await this.deleteIn(txn, dr)
+    const events = txn.changes()
+    await txn.end(meta(index))
+    return { response, events }
+  }
+
+  private async deleteIn(txn: TxnWrite, dr: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    const end = mvccEnd(dr.rangeEnd)
+    let prevKvs: KeyValue[] = []
+    if (dr.prevKv) prevKvs = (await txn.range(dr.key, end, {})).kvs
+    const { deleted, rev } = await txn.deleteRange(dr.key, end)
+    return { header: nestedHeader(rev), deleted, prevKvs }
+  }
+
+  /**
+   * Applies a txn (etcd `applierV3backend.Txn`): every compare on every taken branch is
+   * evaluated against the state before the txn; then the chosen ops' preconditions are
+   * checked (leases exist, ignore_* keys exist, range revisions valid) so that a failing txn
+   * changes nothing; then the ops run in one write, all at one new revision.
+   */
+  async txn(rt: TxnRequest, index?: number): Promise<ApplyResult<TxnResponse>> {
+    const path = await this.compareToPath(rt)
+    const write = !isTxnReadonly(rt)
+    if (write) await this.checkRequests(rt, path.slice(), (op) => this.checkPut(op))
+    await this.checkRequests(rt, path.slice(), (op) => this.checkRange(op))
+
+    const txn = this.kv.write()
+    const cursor = { path, at: 0 }
+    const response = await this.applyTxn(txn, rt, cursor)
+    const events = txn.changes()
+    response.header = nestedHeader(txn.beginRev + (events.length > 0 ? 1 : 0))
+    await txn.end(meta(index))
+    return { response, events }
+  }
+
+  private async compareToPath(rt: TxnRequest): Promise<boolean[]> {
+    let ok = true
+    for (const c of rt.compare) {
+      if (!(await this.applyCompare(c))) {
+        ok = false
+        break
+      }
+    }
+    const path = [ok]
+    for (const op of ok ? rt.success : rt.failure) {
+      if ('requestTxn' in op) path.push(...(await this.compareToPath(op.requestTxn)))
+    }
+    return path
+  }
+
+  private async applyCompare(c: Compare): Promise<boolean> {
+    const rr = await this.kv.range(c.key, mvccEnd(c.rangeEnd), {})
+    if (rr.kvs.length === 0) {
+      // Comparing the value of a key that does not exist always fails: no value is not the empty value.
+      if (c.target === 'VALUE') return false
+      return compareKV(c, ZERO_KV)
+    }
+    return rr.kvs.every((kv) => compareKV(c, kv))
+  }
+
+  /** Walks the ops of the taken branches (etcd's checkRequests), calling `check` on each non-txn op. */
+  private async checkRequests(rt: TxnRequest, path: boolean[], check: (op: RequestOp) => Promise<void>): Promise<number> {
+    let txns = 0
+    const ops = path[0] ? rt.success : rt.failure
+    let rest = path.slice(1)
+    for (const op of ops) {
+      if ('requestTxn' in op) {
+        const n = await this.checkRequests(op.requestTxn, rest, check)
+        txns += n + 1
+        rest = rest.slice(n + 1)
+        continue
+      }
+      await check(op)
+    }
+    return txns
+  }
+
+  private async checkPut(op: RequestOp): Promise<void> {
+    if (!('requestPut' in op)) return
+    const p = op.requestPut
+    if (p.ignoreValue || p.ignoreLease) {
+      const rr = await this.kv.range(p.key, undefined, {})
+      if (rr.kvs.length === 0) throw etcdError('KeyNotFound')
+    }
+    if (p.lease !== '0' && !this.leases.exists(p.lease)) throw etcdError('LeaseNotFound')
+  }
+
+  private async checkRange(op: RequestOp): Promise<void> {
+    if (!('requestRange' in op)) return
+    const rev = op.requestRange.revision
+    if (rev === 0) return
+    if (rev > this.kv.rev) throw etcdError('FutureRev')
+    if (rev < this.kv.compactRev) throw etcdError('Compacted')
+  }
+
+  private async applyTxn(txn: TxnWrite, rt: TxnRequest, cursor: { path: boolean[]; at: number }): Promise<TxnResponse> {
+    const succeeded = cursor.path[cursor.at++]!
+    const responses: ResponseOp[] = []
+    for (const op of succeeded ? rt.success : rt.failure) {
+      if ('requestRange' in op) responses.push({ responseRange: await this.rangeOn(txn, op.requestRange) })
+      else if ('requestPut' in op) responses.push({ responsePut: await this.putIn(txn, op.requestPut) })
+      else if ('requestDeleteRange' in op) responses.push({ responseDeleteRange: await this.deleteIn(txn, op.requestDeleteRange) })
+      else responses.push({ responseTxn: await this.applyTxn(txn, op.requestTxn, cursor) })
+    }
+    // A nested txn's header stays empty in etcd; the top-level caller overwrites its own.
+    return { header: nestedHeader(0), succeeded, responses }
+  }
+
+  /** Applies a compaction (etcd `applierV3backend.Compaction`). */
+  async compaction(c: CompactionRequest, index?: number): Promise<CompactionResponse> {
+    await this.kv.compact(c.revision)
+    if (index !== undefined) await this.kv.write().end(meta(index))
+    return { header: nestedHeader(this.kv.rev) }
+  }
+}

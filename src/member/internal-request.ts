@@ -1,0 +1,26 @@
+/**
+ * The requests a member proposes through Raft (etcd's `InternalRaftRequest`): one write or
+ * state change, tagged with who proposed it so that the proposer can answer its caller once
+ * the entry is applied.
+ *
+ * @module
+ */
+import type { CompactionRequest, DeleteRangeRequest, PutRequest, TxnRequest } from '../api/messages.js'
+
+/** Identifies a proposal: the proposing member and a request id unique within it. */
+export interface RequestHeader {
+  /** The proposing member's id. */
+  memberId: string
+  /** Unique per proposal of that member (incarnation and counter). */
+  id: string
+}
+
+/** The state-machine operations a Raft entry can carry. */
+export type InternalRequestBody =
+  | { put: PutRequest }
+  | { deleteRange: DeleteRangeRequest }
+  | { txn: TxnRequest }
+  | { compaction: CompactionRequest }
+
+/** One proposed operation with its header (etcd `InternalRaftRequest`). */
+export type InternalRequest = { header: RequestHeader } & InternalRequestBody

@@ -1,0 +1,656 @@
+/**
+ * One etcd member (etcd's `EtcdServer` with its `raftNode`): drives a Raft node, persists
+ * what Raft asks before acting on it, sends its messages over the simulated network,
+ * applies committed entries to its MVCC store in log order, and answers the requests it
+ * proposed once they are applied. Linearizable reads wait for a ReadIndex round.
+ *
+ * @module
+ */
+import type { AbstractLevel } from 'abstract-level'
+import type {
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  ResponseHeader,
+  TxnRequest,
+  TxnResponse,
+} from '../api/messages.js'
+import { EtcdError, InvariantError, assert, etcdError } from '../errors.js'
+import type { Clock, TimerHandle } from '../sim/clock.js'
+import type { Random } from '../sim/random.js'
+import type { Network } from '../sim/network.js'
+import { KVStore } from '../mvcc/index.js'
+import type { Event } from '../mvcc/index.js'
+import type { ConfChange, ConfState, Entry, Message, ReadState, Ready, SoftState } from '../raft/index.js'
+import { MemoryStorage, NONE, RaftError, RawNode } from '../raft/index.js'
+import type { KVServer } from '../services/kv.js'
+import { Applier, isTxnReadonly } from './apply.js'
+import type { InternalRequest, InternalRequestBody } from './internal-request.js'
+import { decodeRecord, encodeRecord } from './record-codec.js'
+import { RaftStorage } from './raft-storage.js'
+import { Mutex } from './mutex.js'
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any abstract-level database, whatever its default encodings
+type Database = AbstractLevel<any, any, any>
+
+/** A peer as the member knows it: Raft id and network name. */
+export interface PeerInfo {
+  id: string
+  name: string
+}
+
+/** Timing and limits of one member, in ticks and milliseconds of its clock. */
+export interface MemberTiming {
+  /** Milliseconds per Raft tick (etcd's heartbeat interval is one tick). */
+  tickMs: number
+  /** Ticks without a leader before a follower campaigns (randomized up to twice this). */
+  electionTicks: number
+  /** Ticks between leader heartbeats. */
+  heartbeatTicks: number
+  /** How long a request may wait for a leader, a commit or a read before failing (etcd: 5 s plus two election timeouts). */
+  requestTimeoutMs: number
+  /** Applied entries between Raft snapshots (etcd's `--snapshot-count`). */
+  snapshotCount: number
+  /** Entries kept in the log behind a snapshot for slow followers (etcd's SnapshotCatchUpEntries). */
+  snapshotCatchUpEntries: number
+}
+
+/** Everything a member needs to run. */
+export interface MemberConfig {
+  name: string
+  id: string
+  clusterId: string
+  /** The member's own database; it is opened if needed and never closed by the member. */
+  db: Database
+  /** The voters to bootstrap a fresh cluster with (ignored when the database has state). */
+  initialPeers: PeerInfo[]
+  /** Resolves a Raft id to a network name and back; shared by the whole cluster. */
+  directory: { nameOf(id: string): string | undefined; idOf(name: string): string | undefined }
+  clock: Clock
+  random: Random
+  network: Network<Message>
+  timing: MemberTiming
+  /** Called with cluster events (leader changes). */
+  onEvent?: (event: MemberEvent) => void
+}
+
+/** Events a member reports upwards. */
+export type MemberEvent =
+  | { type: 'leader'; memberId: string; leaderId: string; term: number }
+  | { type: 'applied'; memberId: string; index: number; events: readonly Event[] }
+  | { type: 'fatal'; memberId: string; error: unknown }
+
+interface Pending {
+  resolve(value: unknown): void
+  reject(err: unknown): void
+  timer: TimerHandle
+}
+
+interface ReadWaiter {
+  resolve(): void
+  reject(err: unknown): void
+}
+
+/** A snapshot payload: the member's state buckets at one applied index. */
+interface StateDump {
+  consistentIndex: number
+  entries: [Uint8Array, Uint8Array][]
+}
+
+const RAFT_PREFIX = new TextEncoder().encode('!raft')
+
+function startsWith(k: Uint8Array, prefix: Uint8Array): boolean {
+  if (k.length < prefix.length) return false
+  for (let i = 0; i < prefix.length; i++) if (k[i] !== prefix[i]) return false
+  return true
+}
+
+/** One member of the cluster. Create it with {@link Member.open}. */
+export class Member implements KVServer {
+  readonly name: string
+  readonly id: string
+  readonly clusterId: string
+  private readonly cfg: MemberConfig
+  private kv!: KVStore
+  private applier!: Applier
+  private raftStorage!: RaftStorage
+  private memory!: MemoryStorage
+  private node!: RawNode
+  private confState: ConfState = { voters: [], learners: [] }
+
+  private stopped = false
+  private processing = false
+  private again = false
+  private ticker: TimerHandle | undefined
+  private readonly applyLock = new Mutex()
+  private readonly pending = new Map<string, Pending>()
+  private counter = 0
+  private incarnation = ''
+  private lead: string = NONE
+  private term = 0
+  private appliedIndex = 0
+  private snapshotIndex = 0
+  private leaderWaiters: { resolve(): void; reject(err: unknown): void; timer: TimerHandle }[] = []
+  private appliedWaiters: { index: number; resolve(): void }[] = []
+  private readBatch: ReadWaiter[] = []
+  private readBatchScheduled = false
+  private readonly readsInFlight = new Map<string, ReadWaiter[]>()
+  private readCounter = 0
+  private loop: Promise<void> = Promise.resolve()
+
+  private constructor(cfg: MemberConfig) {
+    this.cfg = cfg
+    this.name = cfg.name
+    this.id = cfg.id
+    this.clusterId = cfg.clusterId
+  }
+
+  /** Opens the member's database state (MVCC and Raft), bootstraps a fresh one, and starts it. */
+  static async open(cfg: MemberConfig): Promise<Member> {
+    const m = new Member(cfg)
+    await m.start()
+    return m
+  }
+
+  private async start(): Promise<void> {
+    const { db } = this.cfg
+    if (db.status !== 'open') await db.open()
+    this.kv = await KVStore.open(db)
+    this.applier = new Applier(this.kv)
+    const loaded = await RaftStorage.open(db)
+    this.raftStorage = loaded.storage
+    this.memory = loaded.memory
+    if (loaded.fresh) {
+      // Every member of a new cluster starts from the same snapshot at index 1, term 1,
+      // whose membership is the initial voters (as a restored etcd cluster does).
+      this.confState = { voters: this.cfg.initialPeers.map((p) => p.id), learners: [] }
+      const boot = { metadata: { index: 1, term: 1, confState: this.confState }, data: new Uint8Array(0) }
+      const hardState = { term: 1, vote: NONE, commit: 1 }
+      await this.raftStorage.save({ entries: [], snapshot: boot, hardState })
+      this.memory.applySnapshot(boot)
+      this.memory.setHardState(hardState)
+    } else {
+      this.confState = loaded.confState ?? { voters: this.cfg.initialPeers.map((p) => p.id), learners: [] }
+    }
+    const hs = this.memory.initialState().hardState
+    this.appliedIndex = Math.max(Math.min(this.kv.consistentIndex, hs.commit), this.memory.snapshot().metadata.index)
+    this.snapshotIndex = this.memory.snapshot().metadata.index
+    this.incarnation = this.cfg.random.int(0x7fffffff).toString(36)
+    this.node = new RawNode({
+      id: this.id,
+      storage: this.memory,
+      electionTick: this.cfg.timing.electionTicks,
+      heartbeatTick: this.cfg.timing.heartbeatTicks,
+      applied: this.appliedIndex,
+      checkQuorum: true,
+      preVote: true,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 256,
+      random: (n: number) => this.cfg.random.int(n),
+    })
+    this.term = hs.term
+    this.cfg.network.register(this.name, (from, msg) => this.receive(from, msg))
+    this.scheduleTick()
+  }
+
+  // --- the Raft loop ---
+
+  private scheduleTick(): void {
+    if (this.stopped) return
+    this.ticker = this.cfg.clock.setTimer(this.cfg.timing.tickMs, () => {
+      if (this.stopped) return
+      this.node.tick()
+      this.kick()
+      this.scheduleTick()
+    })
+  }
+
+  /** Asks the member to campaign now (a fresh cluster's first election, without waiting a timeout). */
+  campaign(): void {
+    if (this.stopped) return
+    this.node.campaign()
+    this.kick()
+  }
+
+  private receive(_from: string, msg: Message): void {
+    if (this.stopped) return
+    try {
+      this.node.step(msg)
+    } catch (err) {
+      // Raft refuses stale or misdirected messages (e.g. from a removed peer); dropping them is what etcd does.
+      if (!(err instanceof RaftError)) throw err
+    }
+    this.kick()
+  }
+
+  /** Runs the Ready loop unless it is already running; it picks up whatever accumulated meanwhile (group commit). */
+  private kick(): void {
+    if (this.stopped) return
+    if (this.processing) {
+      this.again = true
+      return
+    }
+    this.processing = true
+    this.loop = this.processReadies()
+  }
+
+  private async processReadies(): Promise<void> {
+    try {
+      do {
+        this.again = false
+        while (!this.stopped && this.node.hasReady()) {
+          const rd = this.node.ready()
+          await this.handleReady(rd)
+          if (this.stopped) return
+          this.node.advance(rd)
+          await this.maybeSnapshot()
+        }
+      } while (this.again && !this.stopped)
+    } catch (err) {
+      this.fail(err)
+    } finally {
+      // cleared in the same turn as the last check, so a kick() in between is never lost
+      this.processing = false
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.onSoftState(rd.softState)
+    if (rd.hardState) this.term = rd.hardState.term
+    // 1. persist before anything that depends on it (etcd's order)
+    const snapshot = rd.snapshot !== undefined && rd.snapshot.metadata.index > 0 ? rd.snapshot : undefined
+    await this.raftStorage.save({ entries: rd.entries, ...(rd.hardState ? { hardState: rd.hardState } : {}), ...(snapshot ? { snapshot } : {}) })
+    if (this.stopped) return
+    if (snapshot) {
+      await this.restoreSnapshot(snapshot.data)
+      this.memory.applySnapshot(snapshot)
+      this.confState = snapshot.metadata.confState
+      this.snapshotIndex = snapshot.metadata.index
+      this.appliedIndex = Math.max(this.appliedIndex, snapshot.metadata.index)
+    }
+    if (rd.entries.length > 0) this.memory.append(rd.entries)
+    if (rd.hardState) this.memory.setHardState(rd.hardState)
+    // 2. send
+    for (const m of rd.messages) this.send(m)
+    // 3. apply
+    for (const e of rd.committedEntries) {
+      await this.applyEntry(e)
+      if (this.stopped) return
+    }
+    // 4. linearizable reads whose index is known
+    for (const rs of rd.readStates) this.onReadState(rs)
+  }
+
+  private send(m: Message): void {
+    const to = this.cfg.directory.nameOf(m.to)
+    if (to === undefined) return
+    if (m.type === 'MsgSnap') {
+      void this.sendSnapshot(m, to) // asynchronous on purpose: the dump is taken under the apply lock
+      return
+    }
+    this.cfg.network.send(this.name, to, m)
+  }
+
+  private async sendSnapshot(m: Message, to: string): Promise<void> {
+    try {
+      const data = await this.applyLock.run(() => this.dumpState())
+      if (this.stopped || m.snapshot === undefined) return
+      this.cfg.network.send(this.name, to, { ...m, snapshot: { metadata: m.snapshot.metadata, data } })
+      this.node.reportSnapshot(m.to, 'Finish')
+    } catch (err) {
+      if (!this.stopped) this.node.reportSnapshot(m.to, 'Failure')
+      if (!(err instanceof EtcdError) && !this.stopped) throw err
+    }
+  }
+
+  /** The member's state buckets (everything but its Raft log), for a follower that fell behind the log. */
+  private async dumpState(): Promise<Uint8Array> {
+    const entries: [Uint8Array, Uint8Array][] = []
+    const db = this.cfg.db
+    for await (const [k, v] of db.iterator({ keyEncoding: 'view', valueEncoding: 'view' }) as AsyncIterable<[Uint8Array, Uint8Array]>) {
+      if (startsWith(k, RAFT_PREFIX)) continue
+      entries.push([k, v])
+    }
+    const dump: StateDump = { consistentIndex: this.kv.consistentIndex, entries }
+    return encodeRecord(dump)
+  }
+
+  private async restoreSnapshot(data: Uint8Array): Promise<void> {
+    const dump = decodeRecord<StateDump>(data)
+    await this.applyLock.run(async () => {
+      const db = this.cfg.db
+      const stale: Uint8Array[] = []
+      for await (const k of db.keys({ keyEncoding: 'view' }) as AsyncIterable<Uint8Array>) if (!startsWith(k, RAFT_PREFIX)) stale.push(k)
+      await db.batch([
+        ...stale.map((key) => ({ type: 'del' as const, key, keyEncoding: 'view' })),
+        ...dump.entries.map(([key, value]) => ({ type: 'put' as const, key, value, keyEncoding: 'view', valueEncoding: 'view' })),
+      ])
+      this.kv = await KVStore.open(db)
+      this.applier = new Applier(this.kv)
+    })
+    this.appliedIndex = Math.max(this.appliedIndex, dump.consistentIndex)
+    this.notifyApplied()
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const { snapshotCount, snapshotCatchUpEntries } = this.cfg.timing
+    if (this.appliedIndex - this.snapshotIndex < snapshotCount) return
+    const index = this.appliedIndex
+    const snap = this.memory.createSnapshot(index, this.confState, new Uint8Array(0))
+    const compactTo = index - snapshotCatchUpEntries
+    if (compactTo > this.memory.firstIndex()) this.memory.compact(compactTo)
+    this.snapshotIndex = index
+    await this.raftStorage.compact(snap.metadata, Math.max(0, compactTo))
+  }
+
+  private async applyEntry(e: Entry): Promise<void> {
+    if (e.index <= this.kv.consistentIndex) {
+      // already in the state (restart, or a snapshot that ran ahead of this entry)
+      this.appliedIndex = Math.max(this.appliedIndex, e.index)
+      this.notifyApplied()
+      return
+    }
+    await this.applyLock.run(async () => {
+      if (e.type === 'ConfChange') {
+        const cc = decodeRecord<ConfChange>(e.data)
+        this.confState = this.node.applyConfChange(cc)
+        await this.kv.write().end({ consistentIndex: e.index })
+        return
+      }
+      if (e.data.length === 0) {
+        // the empty entry a new leader appends
+        await this.kv.write().end({ consistentIndex: e.index })
+        return
+      }
+      const req = decodeRecord<InternalRequest>(e.data)
+      let outcome: { ok: true; value: unknown } | { ok: false; error: unknown }
+      try {
+        const r = await this.applier.apply(req, e.index)
+        outcome = { ok: true, value: r.response }
+        if (r.events.length > 0) this.cfg.onEvent?.({ type: 'applied', memberId: this.id, index: e.index, events: r.events })
+      } catch (err) {
+        if (!(err instanceof EtcdError)) throw err
+        // etcd's answer to this request; nothing was written, but the entry counts as applied
+        await this.kv.write().end({ consistentIndex: e.index })
+        outcome = { ok: false, error: err }
+      }
+      if (req.header.memberId === this.id) {
+        const p = this.pending.get(req.header.id)
+        if (p) {
+          this.pending.delete(req.header.id)
+          p.timer.cancel()
+          if (outcome.ok) p.resolve(outcome.value)
+          else p.reject(outcome.error)
+        }
+      }
+    })
+    this.appliedIndex = e.index
+    this.notifyApplied()
+  }
+
+  private notifyApplied(): void {
+    if (this.appliedWaiters.length === 0) return
+    const ready = this.appliedWaiters.filter((w) => w.index <= this.appliedIndex)
+    this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > this.appliedIndex)
+    for (const w of ready) w.resolve()
+  }
+
+  private onSoftState(ss: SoftState): void {
+    if (ss.lead === this.lead) return
+    const previous = this.lead
+    this.lead = ss.lead
+    if (ss.lead !== NONE) {
+      const waiters = this.leaderWaiters
+      this.leaderWaiters = []
+      for (const w of waiters) {
+        w.timer.cancel()
+        w.resolve()
+      }
+      this.cfg.onEvent?.({ type: 'leader', memberId: this.id, leaderId: ss.lead, term: this.term })
+    }
+    if (previous !== NONE) {
+      // ReadIndex rounds sent to the old leader will not be answered
+      for (const [key, waiters] of this.readsInFlight) {
+        this.readsInFlight.delete(key)
+        for (const w of waiters) w.reject(etcdError('LeaderChanged'))
+      }
+    }
+  }
+
+  // --- requests ---
+
+  /** The header etcd puts on a response served by this member. */
+  header(revision: number): ResponseHeader {
+    return { clusterId: this.clusterId, memberId: this.id, revision, raftTerm: this.term }
+  }
+
+  private assertRunning(): void {
+    if (this.stopped) throw etcdError('Stopped')
+  }
+
+  private waitForLeader(): Promise<void> {
+    if (this.lead !== NONE) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const w = {
+        resolve,
+        reject,
+        timer: this.cfg.clock.setTimer(this.cfg.timing.requestTimeoutMs, () => {
+          this.leaderWaiters = this.leaderWaiters.filter((x) => x !== w)
+          reject(etcdError('NoLeader'))
+        }),
+      }
+      this.leaderWaiters.push(w)
+    })
+  }
+
+  /** Proposes `body` through Raft and resolves with its applied response. */
+  private async propose<T>(body: InternalRequestBody): Promise<T> {
+    this.assertRunning()
+    await this.waitForLeader()
+    this.assertRunning()
+    const id = `${this.incarnation}.${++this.counter}`
+    const req: InternalRequest = { header: { memberId: this.id, id }, ...body }
+    const data = encodeRecord(req)
+    const result = new Promise<T>((resolve, reject) => {
+      const timer = this.cfg.clock.setTimer(this.cfg.timing.requestTimeoutMs, () => {
+        if (this.pending.delete(id)) reject(etcdError(this.lead === NONE ? 'TimeoutDueToLeaderFail' : 'Timeout'))
+      })
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
+    })
+    try {
+      this.node.propose(data)
+    } catch (err) {
+      const p = this.pending.get(id)
+      this.pending.delete(id)
+      p?.timer.cancel()
+      if (err instanceof RaftError) throw etcdError(this.lead === NONE ? 'NoLeader' : 'LeaderChanged', { cause: err })
+      throw err
+    }
+    this.kick()
+    return result
+  }
+
+  /** Waits until this member may serve a linearizable read: a ReadIndex round confirmed by a quorum, then applied up to its index. */
+  private async linearizableRead(): Promise<void> {
+    this.assertRunning()
+    await this.waitForLeader()
+    await new Promise<void>((resolve, reject) => {
+      this.readBatch.push({ resolve, reject })
+      if (!this.readBatchScheduled) {
+        this.readBatchScheduled = true
+        // every read that arrives before the round starts shares it (etcd batches reads the same way)
+        queueMicrotask(() => this.startReadRound())
+      }
+    })
+  }
+
+  private startReadRound(): void {
+    this.readBatchScheduled = false
+    const waiters = this.readBatch
+    this.readBatch = []
+    if (waiters.length === 0) return
+    if (this.stopped) {
+      for (const w of waiters) w.reject(etcdError('Stopped'))
+      return
+    }
+    const key = `${this.incarnation}.r${++this.readCounter}`
+    const timer = this.cfg.clock.setTimer(this.cfg.timing.requestTimeoutMs, () => {
+      const ws = this.readsInFlight.get(key)
+      if (!ws) return
+      this.readsInFlight.delete(key)
+      for (const w of ws) w.reject(etcdError('Timeout'))
+    })
+    this.readsInFlight.set(key, waiters.map((w) => ({ resolve: () => { timer.cancel(); w.resolve() }, reject: (e) => { timer.cancel(); w.reject(e) } })))
+    this.node.readIndex(new TextEncoder().encode(key))
+    this.kick()
+  }
+
+  private onReadState(rs: ReadState): void {
+    const key = new TextDecoder().decode(rs.requestCtx)
+    const waiters = this.readsInFlight.get(key)
+    if (!waiters) return
+    this.readsInFlight.delete(key)
+    const done = () => {
+      for (const w of waiters) w.resolve()
+    }
+    if (this.appliedIndex >= rs.index) done()
+    else this.appliedWaiters.push({ index: rs.index, resolve: done })
+  }
+
+  /** Serves a range (etcd `EtcdServer.Range`): linearizable unless `serializable`. */
+  async range(r: RangeRequest): Promise<RangeResponse> {
+    if (!r.serializable) await this.linearizableRead()
+    this.assertRunning()
+    const resp = await this.applier.range(r)
+    resp.header = this.header(resp.header.revision)
+    return resp
+  }
+
+  /** Serves a put through Raft. */
+  async put(r: PutRequest): Promise<PutResponse> {
+    const resp = await this.propose<PutResponse>({ put: r })
+    resp.header = this.header(resp.header.revision)
+    return resp
+  }
+
+  /** Serves a delete through Raft. */
+  async deleteRange(r: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    const resp = await this.propose<DeleteRangeResponse>({ deleteRange: r })
+    resp.header = this.header(resp.header.revision)
+    return resp
+  }
+
+  /** Serves a txn: read-only txns are reads (no Raft entry), others go through Raft. */
+  async txn(r: TxnRequest): Promise<TxnResponse> {
+    let resp: TxnResponse
+    if (isTxnReadonly(r)) {
+      const serializable = r.success.concat(r.failure).every((op) => 'requestRange' in op && op.requestRange.serializable)
+      if (!serializable) await this.linearizableRead()
+      this.assertRunning()
+      resp = (await this.applyLock.run(() => this.applier.txn(r, undefined))).response
+    } else {
+      resp = await this.propose<TxnResponse>({ txn: r })
+    }
+    resp.header = this.header(resp.header.revision)
+    return resp
+  }
+
+  /** Serves a compaction through Raft. */
+  async compact(r: CompactionRequest): Promise<CompactionResponse> {
+    const resp = await this.propose<CompactionResponse>({ compaction: r })
+    resp.header = this.header(this.kv.rev)
+    return resp
+  }
+
+  // --- observation and lifecycle ---
+
+  /** The leader this member currently follows (`'0'` when it knows none). */
+  get leaderId(): string {
+    return this.lead
+  }
+
+  /** This member's current Raft term. */
+  get raftTerm(): number {
+    return this.term
+  }
+
+  /** Highest log index applied to this member's state. */
+  get applied(): number {
+    return this.appliedIndex
+  }
+
+  /** The member's MVCC store (read-only use: hashing, status). */
+  get store(): KVStore {
+    return this.kv
+  }
+
+  /** True once the member has stopped (crashed or closed). */
+  get isStopped(): boolean {
+    return this.stopped
+  }
+
+  /** True when nothing is left to process: no Ready pending and the loop idle. */
+  get idle(): boolean {
+    return this.stopped || (!this.processing && !this.node.hasReady())
+  }
+
+  /** Raft status of this member (progress of followers when it leads). */
+  raftStatus(): ReturnType<RawNode['status']> {
+    return this.node.status()
+  }
+
+  /** Asks Raft to hand leadership to `transferee` (etcd `MoveLeader`). */
+  transferLeadership(transferee: string): void {
+    this.node.transferLeader(transferee)
+    this.kick()
+  }
+
+  private fail(err: unknown): void {
+    // An invariant broke or the backend failed: stop this member rather than diverge.
+    this.cfg.onEvent?.({ type: 'fatal', memberId: this.id, error: err })
+    this.halt(err instanceof InvariantError ? etcdError('Corrupt', { cause: err }) : etcdError('Stopped', { cause: err }))
+  }
+
+  private halt(reason: EtcdError): void {
+    if (this.stopped) return
+    this.stopped = true
+    this.ticker?.cancel()
+    this.cfg.network.unregister(this.name)
+    for (const [, p] of this.pending) {
+      p.timer.cancel()
+      p.reject(reason)
+    }
+    this.pending.clear()
+    for (const w of this.leaderWaiters) {
+      w.timer.cancel()
+      w.reject(reason)
+    }
+    this.leaderWaiters = []
+    for (const [, ws] of this.readsInFlight) for (const w of ws) w.reject(reason)
+    this.readsInFlight.clear()
+    for (const w of this.readBatch) w.reject(reason)
+    this.readBatch = []
+  }
+
+  /**
+   * Stops the member at once, as a crash: it keeps only what already reached its database.
+   * Waits for an in-flight database write to settle so the database can be reopened.
+   */
+  async stop(): Promise<void> {
+    this.halt(etcdError('Stopped'))
+    await this.loop.catch(() => undefined)
+    await this.applyLock.run(async () => undefined)
+  }
+}
+
+/** Turns a RaftError into the error etcd would answer with; anything else is rethrown. */
+export function raftToEtcd(err: unknown, hasLeader: boolean): EtcdError {
+  if (err instanceof RaftError) return etcdError(hasLeader ? 'LeaderChanged' : 'NoLeader', { cause: err })
+  if (err instanceof EtcdError) return err
+  assert(false, `unexpected error ${String(err)}`)
+}

@@ -1,0 +1,388 @@
+/**
+ * `Store`: a whole replicated etcd cluster inside the caller's process. It opens N members
+ * (each with its own Raft node, MVCC store and database), wires them over a simulated
+ * network, and serves etcd's v3 API (`store.kv`) plus the etcd3-style typed layer.
+ *
+ * @module
+ */
+import type { AbstractLevel } from 'abstract-level'
+import { MemoryLevel } from 'memory-level'
+import { EventEmitter } from 'eventemitter3'
+import { z } from 'zod'
+import { EtcdError, InvalidArgumentError, etcdError } from './errors.js'
+import type { Clock } from './sim/clock.js'
+import { ManualClock, RealClock } from './sim/clock.js'
+import { Random } from './sim/random.js'
+import { Network } from './sim/network.js'
+import { Simulation } from './sim/simulation.js'
+import type { SimulationHost } from './sim/simulation.js'
+import type { Message } from './raft/index.js'
+import { Member } from './member/member.js'
+import type { MemberEvent, MemberTiming, PeerInfo } from './member/member.js'
+import { KVService, DEFAULT_KV_LIMITS } from './services/kv.js'
+import type { KVLimits, KVServer } from './services/kv.js'
+import type { KVApi } from './services/kv-api.js'
+import { Namespace } from './client/namespace.js'
+import type { Event } from './mvcc/index.js'
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any abstract-level database, whatever its default encodings
+type Database = AbstractLevel<any, any, any>
+
+/** Options of {@link Store.open}. Every field is optional. */
+export interface StoreOptions {
+  /** Number of members (voters): 1, 3, 5 or 7. Default 3. */
+  members?: 1 | 3 | 5 | 7
+  /** Creates each member's database (called with the member's name). Default: a new memory-level per member. */
+  backend?: (memberName: string) => Database
+  /** Keeps each member in a classic-level directory `<dataDir>/<member name>` (requires the `classic-level` package). */
+  dataDir?: string
+  /** `'real'` (default) for timers, `'manual'` for a clock that moves only when the caller advances it, or a Clock. */
+  clock?: 'real' | 'manual' | Clock
+  /** Seed of every random choice (member ids, election timeouts, network faults). Default 1. */
+  seed?: number
+  /** Milliseconds per Raft tick. Default 10 (etcd: 100). */
+  tickMs?: number
+  /** Ticks before a follower without a leader campaigns. Default 10. */
+  electionTicks?: number
+  /** Ticks between heartbeats. Default 1. */
+  heartbeatTicks?: number
+  /** How long a request may wait for a leader, a commit or a read. Default 5000 ms plus two election timeouts. */
+  requestTimeoutMs?: number
+  /** Applied entries between Raft snapshots. Default 10000. */
+  snapshotCount?: number
+  /** Request limits (etcd's `--max-request-bytes`, `--max-txn-ops`). */
+  limits?: Partial<KVLimits>
+}
+
+const optionsSchema = z.strictObject({
+  members: z.union([z.literal(1), z.literal(3), z.literal(5), z.literal(7)]).optional(),
+  backend: z.function().optional(),
+  dataDir: z.string().min(1).optional(),
+  clock: z.union([z.literal('real'), z.literal('manual'), z.custom<Clock>((v) => typeof v === 'object' && v !== null && 'setTimer' in v && 'now' in v)]).optional(),
+  seed: z.number().int().refine(Number.isSafeInteger).optional(),
+  tickMs: z.number().positive().optional(),
+  electionTicks: z.number().int().min(2).optional(),
+  heartbeatTicks: z.number().int().min(1).optional(),
+  requestTimeoutMs: z.number().positive().optional(),
+  snapshotCount: z.number().int().min(1).optional(),
+  limits: z
+    .strictObject({ maxRequestBytes: z.number().int().positive().optional(), maxTxnOps: z.number().int().positive().optional() })
+    .optional(),
+})
+
+/** Cluster events a Store emits (`store.on('leader', ...)`). */
+export interface StoreEvents {
+  /** A member learned of a new leader. */
+  leader: (e: { memberId: string; member: string; leaderId: string; leader: string | undefined; term: number }) => void
+  /** A member stopped on a broken invariant or a backend failure. */
+  fatal: (e: { memberId: string; member: string; error: unknown }) => void
+  /** A member crashed (`store.sim.crash`). */
+  down: (e: { member: string }) => void
+  /** A member restarted (`store.sim.restart`). */
+  up: (e: { member: string }) => void
+  /** A member applied a revision's changes (internal: the watch layer listens to it). */
+  applied: (e: { member: string; index: number; events: readonly Event[] }) => void
+}
+
+/** One member as a client sees it: its endpoint (`kv`) and identity. */
+export interface MemberHandle {
+  /** The member's name (`m1`, ...), as the simulation addresses it. */
+  readonly name: string
+  /** The member's 64-bit id, a decimal string (etcd's member ID). */
+  readonly id: string
+  /** etcd's KV service served by this member alone, as a client connected to this endpoint. */
+  readonly kv: KVApi
+}
+
+interface Slot {
+  name: string
+  id: string
+  db: Database
+  ownsDb: boolean
+  member: Member | undefined
+}
+
+const DEFAULT_SEED = 1
+
+/**
+ * A replicated etcd cluster in the caller's process, with etcd's v3 API (`store.kv`), the
+ * etcd3-style typed layer (`store.get(...)`, `store.put(...)`, ...) and fault control
+ * (`store.sim`). Open one with {@link Store.open}; `close()` releases everything.
+ */
+export class Store extends Namespace {
+  /** Time, network and crash control (see {@link Simulation}). */
+  readonly sim: Simulation<Message>
+  /** The cluster's id, a decimal string. */
+  readonly clusterId: string
+  private readonly slots: Slot[]
+  private readonly emitter = new EventEmitter<StoreEvents>()
+  private readonly clockOwned: boolean
+  private readonly limits: KVLimits
+  private readonly timing: MemberTiming
+  private readonly random: Random
+  private readonly network: Network<Message>
+  private readonly clockRef: Clock
+  private closed = false
+
+  private constructor(init: {
+    kv: KVApi
+    sim: Simulation<Message>
+    clusterId: string
+    slots: Slot[]
+    clockOwned: boolean
+    limits: KVLimits
+    timing: MemberTiming
+    random: Random
+    network: Network<Message>
+    clock: Clock
+  }) {
+    // the root namespace's `kv` is etcd's KV service, served by the leader when there is one (as a client balancer would pick)
+    super(init.kv)
+    this.sim = init.sim
+    this.clusterId = init.clusterId
+    this.slots = init.slots
+    this.clockOwned = init.clockOwned
+    this.limits = init.limits
+    this.timing = init.timing
+    this.random = init.random
+    this.network = init.network
+    this.clockRef = init.clock
+  }
+
+  /**
+   * Opens a cluster: creates or reopens each member's database, bootstraps a new cluster,
+   * elects a leader and returns once the cluster serves requests.
+   */
+  static async open(options: StoreOptions = {}): Promise<Store> {
+    const parsed = optionsSchema.safeParse(options)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      throw new InvalidArgumentError(`pocket-etcd: invalid Store options: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'malformed'}`, 'InvalidArgument', 'ErrInvalidRequest')
+    }
+    const count = options.members ?? 3
+    const seed = options.seed ?? DEFAULT_SEED
+    const random = new Random(seed)
+    let clock: Clock
+    let clockOwned = true
+    if (options.clock === 'manual') clock = new ManualClock()
+    else if (options.clock === undefined || options.clock === 'real') clock = new RealClock()
+    else {
+      clock = options.clock
+      clockOwned = false
+    }
+    const tickMs = options.tickMs ?? 10
+    const electionTicks = options.electionTicks ?? 10
+    const timing: MemberTiming = {
+      tickMs,
+      electionTicks,
+      heartbeatTicks: options.heartbeatTicks ?? 1,
+      requestTimeoutMs: options.requestTimeoutMs ?? 5000 + 2 * electionTicks * tickMs,
+      snapshotCount: options.snapshotCount ?? 10_000,
+      snapshotCatchUpEntries: Math.max(1, Math.min(5000, Math.floor((options.snapshotCount ?? 10_000) / 2))),
+    }
+    const limits: KVLimits = { ...DEFAULT_KV_LIMITS, ...(options.limits ?? {}) }
+    const network = new Network<Message>({ clock, random: random.fork('network') })
+    const ids = random.fork('ids')
+    const clusterId = ids.uint64().toString()
+    const slots: Slot[] = []
+    for (let i = 1; i <= count; i++) {
+      const name = `m${i}`
+      const { db, owns } = await Store.makeDb(options, name)
+      slots.push({ name, id: ids.uint64().toString(), db, ownsDb: owns, member: undefined })
+    }
+    let store: Store | undefined
+    const host: SimulationHost = {
+      memberNames: () => slots.map((s) => s.name),
+      crashMember: (name) => store!.crash(name),
+      restartMember: (name) => store!.restart(name),
+      leaderName: () => store!.leaderName(),
+      quiet: () => slots.every((s) => s.member === undefined || s.member.idle),
+    }
+    const sim = new Simulation<Message>(host, clock, network, random)
+    const kv = new KVService(() => store!.endpoint(), limits)
+    store = new Store({ kv, sim, clusterId, slots, clockOwned, limits, timing, random, network, clock })
+    try {
+      for (const slot of slots) await store.startMember(slot)
+      await store.electFirstLeader()
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+    return store
+  }
+
+  private static async makeDb(options: StoreOptions, name: string): Promise<{ db: Database; owns: boolean }> {
+    if (options.backend) return { db: options.backend(name), owns: true }
+    if (options.dataDir) {
+      let mod: { ClassicLevel: new (location: string, opts: object) => Database }
+      try {
+        mod = (await import('classic-level')) as unknown as typeof mod
+      } catch (err) {
+        throw new InvalidArgumentError('pocket-etcd: dataDir needs the classic-level package: npm install classic-level', 'InvalidArgument', 'ErrInvalidRequest', { cause: err })
+      }
+      return { db: new mod.ClassicLevel(`${options.dataDir}/${name}`, { keyEncoding: 'view', valueEncoding: 'view' }), owns: true }
+    }
+    return { db: new MemoryLevel({ keyEncoding: 'view', valueEncoding: 'view' }), owns: true }
+  }
+
+  private peers(): PeerInfo[] {
+    return this.slots.map((s) => ({ id: s.id, name: s.name }))
+  }
+
+  private readonly directory = {
+    nameOf: (id: string) => this.slots.find((s) => s.id === id)?.name,
+    idOf: (name: string) => this.slots.find((s) => s.name === name)?.id,
+  }
+
+  private async startMember(slot: Slot): Promise<void> {
+    if (slot.db.status !== 'open') await slot.db.open()
+    slot.member = await Member.open({
+      name: slot.name,
+      id: slot.id,
+      clusterId: this.clusterId,
+      db: slot.db,
+      initialPeers: this.peers(),
+      directory: this.directory,
+      clock: this.clockRef,
+      random: this.random.fork(`member/${slot.name}`),
+      network: this.network,
+      timing: this.timing,
+      onEvent: (e) => this.onMemberEvent(slot, e),
+    })
+  }
+
+  private onMemberEvent(slot: Slot, e: MemberEvent): void {
+    switch (e.type) {
+      case 'leader':
+        this.emitter.emit('leader', { memberId: e.memberId, member: slot.name, leaderId: e.leaderId, leader: this.directory.nameOf(e.leaderId), term: e.term })
+        break
+      case 'applied':
+        this.emitter.emit('applied', { member: slot.name, index: e.index, events: e.events })
+        break
+      case 'fatal':
+        this.emitter.emit('fatal', { memberId: e.memberId, member: slot.name, error: e.error })
+        break
+    }
+  }
+
+  /** A new cluster elects its first member at once; a reopened one waits for a normal election. */
+  private async electFirstLeader(): Promise<void> {
+    const first = this.slots[0]?.member
+    if (first && first.raftTerm <= 1) first.campaign()
+    const ok = await this.sim.until(() => this.leaderName() !== undefined && this.running().every((m) => m.leaderId !== '0'), 60_000, this.timing.tickMs)
+    if (!ok) throw etcdError('NoLeader')
+  }
+
+  private running(): Member[] {
+    return this.slots.flatMap((s) => (s.member && !s.member.isStopped ? [s.member] : []))
+  }
+
+  private leaderMember(): Member | undefined {
+    let best: Member | undefined
+    for (const m of this.running()) {
+      if (m.leaderId === m.id && (best === undefined || m.raftTerm > best.raftTerm)) best = m
+    }
+    return best
+  }
+
+  private leaderName(): string | undefined {
+    const m = this.leaderMember()
+    return m === undefined ? undefined : m.name
+  }
+
+  /** The member a client would talk to: the leader if known, else the first running member. */
+  private endpoint(): KVServer {
+    if (this.closed) throw etcdError('StoreClosed')
+    const m = this.leaderMember() ?? this.running()[0]
+    if (m === undefined) throw etcdError('Stopped')
+    return m
+  }
+
+  /** Member `name` (`'m1'`...) as a client endpoint: requests go to that member only. */
+  member(name: string): MemberHandle {
+    const slot = this.slots.find((s) => s.name === name)
+    if (slot === undefined) throw new InvalidArgumentError(`pocket-etcd: no member named ${JSON.stringify(name)}`, 'InvalidArgument', 'ErrInvalidRequest')
+    const kv = new KVService(() => {
+      if (this.closed) throw etcdError('StoreClosed')
+      const m = slot.member
+      if (m === undefined || m.isStopped) throw etcdError('Stopped')
+      return m
+    }, this.limits)
+    return { name: slot.name, id: slot.id, kv }
+  }
+
+  /** Names of the members, in order. */
+  get memberNames(): string[] {
+    return this.slots.map((s) => s.name)
+  }
+
+  /** Internal access to a running member (for tests and the maintenance layer). */
+  runningMember(name: string): Member | undefined {
+    const m = this.slots.find((s) => s.name === name)?.member
+    return m && !m.isStopped ? m : undefined
+  }
+
+  private async crash(name: string): Promise<void> {
+    const slot = this.slots.find((s) => s.name === name)!
+    const m = slot.member
+    if (m === undefined || m.isStopped) return
+    this.network.down(name)
+    await m.stop()
+    if (slot.db.supports?.permanence) {
+      // a durable database is closed as a process exit would, and reopened on restart
+      await slot.db.close()
+    }
+    this.emitter.emit('down', { member: name })
+  }
+
+  private async restart(name: string): Promise<void> {
+    const slot = this.slots.find((s) => s.name === name)!
+    if (slot.member !== undefined && !slot.member.isStopped) return
+    this.network.up(name)
+    await this.startMember(slot)
+    this.emitter.emit('up', { member: name })
+  }
+
+  /** Subscribes to a cluster event. */
+  on<E extends keyof StoreEvents>(event: E, fn: StoreEvents[E]): this {
+    this.emitter.on(event, fn as never)
+    return this
+  }
+
+  /** Subscribes to one occurrence of a cluster event. */
+  once<E extends keyof StoreEvents>(event: E, fn: StoreEvents[E]): this {
+    this.emitter.once(event, fn as never)
+    return this
+  }
+
+  /** Unsubscribes from a cluster event. */
+  off<E extends keyof StoreEvents>(event: E, fn: StoreEvents[E]): this {
+    this.emitter.off(event, fn as never)
+    return this
+  }
+
+  /** True once {@link Store.close} was called. */
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  /** Stops every member, the network and the clock (if the Store made it), and closes the databases it opened. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const slot of this.slots) await slot.member?.stop().catch(() => undefined)
+    this.network.close()
+    for (const slot of this.slots) {
+      if (slot.ownsDb && slot.db.status === 'open') {
+        await slot.db.close().catch((err: unknown) => {
+          // closing is best effort: a database that fails to close has nothing left to lose
+          if (!(err instanceof Error)) throw err
+        })
+      }
+    }
+    if (this.clockOwned) (this.clockRef as ManualClock | RealClock).close()
+    this.emitter.removeAllListeners()
+  }
+}
+
+export { EtcdError }
