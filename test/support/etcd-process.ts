@@ -41,14 +41,18 @@ export interface EtcdProcess {
 }
 
 /**
- * Locates the etcd binary: `$ETCD_BIN`, then `/usr/bin/etcd`, then `etcd` on `PATH`.
- * Returns `undefined` when there is none.
+ * Locates the etcd binary: `$ETCD_BIN` when set (and then nothing else, so
+ * `ETCD_BIN=/nonexistent` simulates a machine without etcd), else `/usr/bin/etcd`, else
+ * `etcd` on `PATH`. Returns `undefined` when there is none.
  */
 export function findEtcdBinary(): string | undefined {
   const candidates: string[] = []
-  if (process.env.ETCD_BIN) candidates.push(process.env.ETCD_BIN)
-  candidates.push('/usr/bin/etcd')
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) candidates.push(join(dir, 'etcd'))
+  if (process.env.ETCD_BIN) {
+    candidates.push(process.env.ETCD_BIN)
+  } else {
+    candidates.push('/usr/bin/etcd')
+    for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) candidates.push(join(dir, 'etcd'))
+  }
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK)

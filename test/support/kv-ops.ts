@@ -420,7 +420,8 @@ export class KvOpGenerator {
     let rev: number
     switch (r.int(0, 5)) {
       case 0:
-        rev = compacted > 0 ? compacted - r.int(0, 1) : 0 // already compacted (or 0)
+        // Already compacted; 0 and negatives too (a fresh etcd accepts 0 once, then refuses <= 0).
+        rev = r.chance(0.3) ? -r.int(0, 2) : compacted - r.int(0, 1)
         break
       case 1:
         rev = revision + r.int(1, 2) // future
