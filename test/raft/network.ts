@@ -404,3 +404,15 @@ export function fmt(m: Message): string {
 }
 
 export { NONE }
+
+/**
+ * A storage holding a hand-made log: a snapshot at index 1 (term 1) naming `voters`, then one
+ * entry per element of `terms` from index 2, and a hard state at the last term.
+ */
+export function storageWith(voters: NodeId[], terms: number[], data = (i: number) => `e${i}`): MemoryStorage {
+  const st = new MemoryStorage()
+  st.applySnapshot({ metadata: { index: 1, term: 1, confState: { voters, learners: [] } }, data: b('[]') })
+  st.append(terms.map((term, i) => ({ term, index: i + 2, type: 'Normal' as const, data: b(data(i + 2)) })))
+  st.setHardState({ term: Math.max(1, ...terms), vote: NONE, commit: 1 })
+  return st
+}
