@@ -149,5 +149,9 @@ describe('if(...): ComparatorBuilder', () => {
       store.if('k', 'Version', '==', 0).then(store.get('')).commit(),
       (err: unknown) => isEtcdError(err, 'EmptyKey'),
     )
+    await assert.rejects(
+      store.if('k', 'Version', '==', 0).then(store.put('d').value('1'), store.put('d').value('2')).commit(),
+      (err: unknown) => isEtcdError(err, 'DuplicateKey'),
+    )
   })
 })

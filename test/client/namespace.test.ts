@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import { DecodeError, KeyPrefix, Namespace, Range } from '../../src/client/index.js'
 import type { ResponseOp } from '../../src/api/messages.js'
 import { isEtcdError } from '../../src/errors.js'
-import { bytes, openFixture, type Fixture } from './fixture.js'
+import { bytes, openFixture, plain, type Fixture } from './fixture.js'
 
 let fx: Fixture
 let store: Namespace
@@ -41,7 +41,7 @@ describe('Namespace', () => {
     assert.equal(kv && text(kv.key), 'john')
     assert.deepEqual(await users.getAll(), { john: '45' })
     assert.deepEqual(await users.getAll().keys(), ['john'])
-    assert.deepEqual(await users.getAll().keyBuffers(), [new TextEncoder().encode('john')])
+    assert.deepEqual(plain(await users.getAll().keyBuffers()), [new TextEncoder().encode('john')])
     const res = await users.getAll().exec()
     assert.deepEqual(res.kvs.map((k) => text(k.key)), ['john'])
     const prev = await users.put('john').value('46').getPrevious()
@@ -146,8 +146,8 @@ describe('Namespace', () => {
     await ns.put(bytes(0x00, 0x80)).value(bytes(0xfe))
     await store.put(bytes(0xff)).value('outside')
     await store.put(bytes(0xfe, 0xff, 0xff)).value('outside')
-    assert.deepEqual(await ns.getAll().keyBuffers(), [bytes(0x00, 0x80)])
-    assert.deepEqual(await ns.get(bytes(0x00, 0x80)).buffer(), bytes(0xfe))
+    assert.deepEqual(plain(await ns.getAll().keyBuffers()), [bytes(0x00, 0x80)])
+    assert.deepEqual(plain(await ns.get(bytes(0x00, 0x80)).buffer()), bytes(0xfe))
     assert.equal((await ns.delete().all()).deleted, 1)
     assert.equal(await store.getAll().count(), 2)
   })
@@ -161,6 +161,17 @@ describe('Namespace', () => {
     assert.ok(!store.range('k').includes('ka'))
     assert.ok(store.range({ start: 'k', end: '\0' }).includes('zzz'))
     assert.ok(!store.range({ start: 'k', end: 'm' }).includes('m'))
+  })
+
+  it('the Store itself is the root namespace (etcd3 code reads the same against it)', async () => {
+    const store = fx.raw
+    await store.put('user/john').value(JSON.stringify({ age: 45 }))
+    assert.deepEqual(await store.get('user/john').json(), { age: 45 })
+    assert.deepEqual(await store.getAll().prefix('user/').keys(), ['john'].map((k) => `user/${k}`))
+    const res = await store.if('cfg', 'Version', '==', 0).then(store.put('cfg').value('v1')).commit()
+    assert.equal(res.succeeded, true)
+    assert.deepEqual(await store.namespace('user/').get('john').json(), { age: 45 })
+    assert.equal((await store.delete().all()).deleted, 2)
   })
 
   it('a subclass can add services and keep its type through namespace()', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import type { Namespace } from '../../src/client/index.js'
 import { EtcdError, InvalidArgumentError, isEtcdError } from '../../src/errors.js'
-import { bytes, openFixture, type Fixture } from './fixture.js'
+import { bytes, openFixture, plain, type Fixture } from './fixture.js'
 
 let fx: Fixture
 let store: Namespace
@@ -32,7 +32,7 @@ describe('put(key): PutBuilder', () => {
     await store.put('b').value(bytes(1, 2, 255))
     await store.put('n').value(-12.5)
     assert.equal(await store.get('s'), 'text')
-    assert.deepEqual(await store.get('b').buffer(), bytes(1, 2, 255))
+    assert.deepEqual(plain(await store.get('b').buffer()), bytes(1, 2, 255))
     assert.equal(await store.get('n'), '-12.5')
     assert.equal(await store.get('n').number(), -12.5)
   })
@@ -77,6 +77,8 @@ describe('put(key): PutBuilder', () => {
 
   it('.ignoreValue() on a missing key is the service error, unchanged', async () => {
     await assert.rejects(store.put('missing').ignoreValue().exec(), (err: unknown) => isEtcdError(err, 'KeyNotFound'))
+    await assert.rejects(store.put('missing').value('v').ignoreLease().exec(), (err: unknown) => isEtcdError(err, 'KeyNotFound'))
+    assert.equal(await store.get('missing').exists(), false)
   })
 
   it('.lease() and .ignoreLease() are sent as etcd fields', async () => {

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import { z } from 'zod'
 import { DecodeError, Range, type Namespace } from '../../src/client/index.js'
 import { InvalidArgumentError, isEtcdError } from '../../src/errors.js'
-import { bytes, openFixture, type Fixture } from './fixture.js'
+import { bytes, openFixture, plain, type Fixture } from './fixture.js'
 
 const User = z.object({ name: z.string(), age: z.number().int() })
 
@@ -37,7 +37,7 @@ describe('get(key): SingleRangeBuilder', () => {
     await store.put('n').value(42.5)
     assert.equal(await store.get('n').string(), '42.5')
     assert.equal(await store.get('n').number(), 42.5)
-    assert.deepEqual(await store.get('n').buffer(), new TextEncoder().encode('42.5'))
+    assert.deepEqual(plain(await store.get('n').buffer()), new TextEncoder().encode('42.5'))
   })
 
   it('.number() rejects a value that is not a number, naming the key', async () => {
@@ -66,7 +66,7 @@ describe('get(key): SingleRangeBuilder', () => {
     await assert.rejects(store.get('user/jane').json(User), (err: unknown) => {
       assert.ok(err instanceof DecodeError)
       assert.match(err.message, /^pocket-etcd: value of key "user\/jane" does not match the schema: age: /)
-      assert.deepEqual(err.key, new TextEncoder().encode('user/jane'))
+      assert.deepEqual(plain(err.key), new TextEncoder().encode('user/jane'))
       assert.ok(err.cause instanceof z.ZodError)
       return true
     })
@@ -155,7 +155,7 @@ describe('getAll(): MultiRangeBuilder', () => {
   })
 
   it('.keys() and .keyBuffers() are keys-only reads', async () => {
-    assert.deepEqual(await store.getAll().prefix('b/').keyBuffers(), ['b/1', 'b/2', 'b/3'].map((k) => new TextEncoder().encode(k)))
+    assert.deepEqual(plain(await store.getAll().prefix('b/').keyBuffers()), ['b/1', 'b/2', 'b/3'].map((k) => new TextEncoder().encode(k)))
     assert.equal(fx.kv.last('range').keysOnly, true)
   })
 
@@ -163,7 +163,7 @@ describe('getAll(): MultiRangeBuilder', () => {
     const b = store.getAll().prefix('b/')
     assert.deepEqual(await b.strings(), { 'b/1': '1', 'b/2': '22', 'b/3': '2' })
     assert.deepEqual(await b.numbers(), { 'b/1': 1, 'b/2': 22, 'b/3': 2 })
-    assert.deepEqual(await b.buffers(), { 'b/1': bytes(0x31), 'b/2': bytes(0x32, 0x32), 'b/3': bytes(0x32) })
+    assert.deepEqual(plain(await b.buffers()), { 'b/1': bytes(0x31), 'b/2': bytes(0x32, 0x32), 'b/3': bytes(0x32) })
     assert.equal(await b.count(), 3)
     assert.equal(fx.kv.last('range').countOnly, true)
     // Result methods do not change the builder: it still reads values after keys() and count().
@@ -255,10 +255,10 @@ describe('bytes', () => {
     const key = bytes(0xff, 0x00, 0x80, 0xfe)
     const value = bytes(0xc3, 0x28, 0xa0, 0xa1, 0xff, 0x00)
     await store.put(key).value(value)
-    assert.deepEqual(await store.get(key).buffer(), value)
-    assert.deepEqual(await store.getAll().keyBuffers(), [key])
+    assert.deepEqual(plain(await store.get(key).buffer()), value)
+    assert.deepEqual(plain(await store.getAll().keyBuffers()), [key])
     const res = await store.getAll().prefix(bytes(0xff)).exec()
-    assert.deepEqual(res.kvs.map((kv) => [kv.key, kv.value]), [[key, value]])
+    assert.deepEqual(plain(res.kvs.map((kv) => [kv.key, kv.value])), [[key, value]])
     assert.equal(await store.getAll().prefix(bytes(0xff, 0x00)).count(), 1)
     assert.equal(await store.getAll().prefix(bytes(0xfe)).count(), 0)
   })
@@ -267,6 +267,6 @@ describe('bytes', () => {
     await store.put(bytes(0xff)).value('1')
     await store.put(bytes(0xff, 0xff)).value('2')
     await store.put(bytes(0xfe, 0xff)).value('3')
-    assert.deepEqual(await store.getAll().prefix(bytes(0xff)).keyBuffers(), [bytes(0xff), bytes(0xff, 0xff)])
+    assert.deepEqual(plain(await store.getAll().prefix(bytes(0xff)).keyBuffers()), [bytes(0xff), bytes(0xff, 0xff)])
   })
 })
