@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { KVApi } from '../../src/services/kv-api.js'
+import { Store } from '../../src/store.js'
 import { EtcdGateway } from '../support/etcd-gateway.js'
 import { etcdBinaryOrSkip, startEtcd } from '../support/etcd-process.js'
 import { replayCommand, runDifferential } from '../support/kv-diff.js'
@@ -21,43 +21,13 @@ const DEFAULT_OPS = 400
 const seeds = process.env.DIFF_SEED ? process.env.DIFF_SEED.split(',').map((s) => seedOf(s.trim())) : DEFAULT_SEEDS
 const opsPerSeed = process.env.DIFF_OPS ? Number.parseInt(process.env.DIFF_OPS, 10) : DEFAULT_OPS
 
-/** The part of `Store` this test needs. */
-interface StoreUnderTest {
-  kv: KVApi
-  close(): Promise<void>
-}
-interface StoreModule {
-  Store: { open(options: { members: number }): Promise<StoreUnderTest> }
-}
-
-/**
- * Loads `src/store.ts` if it exists yet (it is being written in parallel). The specifier
- * is a variable so this file typechecks before the module exists.
- * TODO(lead): switch to a static `import { Store } from '../../src/store.js'` once it lands.
- */
-async function loadStore(): Promise<StoreModule | undefined> {
-  const specifier = '../../src/store.js'
-  try {
-    return (await import(specifier)) as StoreModule
-  } catch (err) {
-    const e = err as { code?: unknown; message?: unknown }
-    if (e.code === 'ERR_MODULE_NOT_FOUND' && typeof e.message === 'string' && /src\/store\.(js|ts)'/.test(e.message)) return undefined
-    throw err
-  }
-}
-
 test(`KV differential: Store({ members: 1 }) vs etcd 3.4, seeds ${seeds.join(',')}, ${opsPerSeed} ops each`, async (t) => {
   if (etcdBinaryOrSkip(t) === undefined) return
-  const mod = await loadStore()
-  if (mod === undefined) {
-    t.skip('src/store.ts does not exist yet')
-    return
-  }
   for (const seed of seeds) {
     await t.test(`seed ${seed}`, async (st) => {
       const etcd = await startEtcd()
       st.after(() => etcd.stop())
-      const store = await mod.Store.open({ members: 1 })
+      const store = await Store.open({ members: 1 })
       st.after(() => store.close())
       const result = await runDifferential({
         seed,
