@@ -126,6 +126,17 @@ describe('get(key): SingleRangeBuilder', () => {
     )
   })
 
+  it('builders are thenables: catch and finally run the request too; every await runs it again', async () => {
+    assert.equal(await store.get('').catch((err: unknown) => (isEtcdError(err, 'EmptyKey') ? 'caught' : 'other')), 'caught')
+    let settled = false
+    assert.equal(await store.get('x').finally(() => (settled = true)), null)
+    assert.ok(settled)
+    const b = store.get('x')
+    assert.equal(await b, null)
+    await store.put('x').value('now')
+    assert.equal(await b, 'now')
+  })
+
   it('an empty key is the service error, unchanged', async () => {
     await assert.rejects(store.get('').string(), (err: unknown) => isEtcdError(err, 'EmptyKey'))
   })
