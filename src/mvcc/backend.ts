@@ -100,7 +100,7 @@ export class Backend {
 
 /** A safe integer as 8 big-endian bytes, two's complement. */
 function encodeInt64(n: number): Uint8Array {
-  assert(Number.isSafeInteger(n), `${n} is not a safe integer`)
+  if (!Number.isSafeInteger(n)) assert(false, `${n} is not a safe integer`)
   const out = new Uint8Array(8)
   new DataView(out.buffer).setBigInt64(0, BigInt(n))
   return out

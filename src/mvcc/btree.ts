@@ -54,6 +54,7 @@ export class BTree<K, V> {
   readonly #min: number
   #root: Node<K, V> = new Leaf<K, V>([], [])
   #size = 0
+  #found: V | undefined
 
   /** `order` is the most entries (leaves) or children (internal nodes) a node holds. */
   constructor(compare: Comparator<K>, order = DEFAULT_ORDER) {
@@ -85,9 +86,13 @@ export class BTree<K, V> {
   /** Stores `value` under `key`, replacing what was there; returns true when `key` is new. */
   set(key: K, value: V): boolean {
     const before = this.#size
-    const split = this.#insert(this.#root, key, value)
-    if (split !== undefined) this.#root = new Internal([split.separator], [this.#root, split.right])
+    this.#upsert(key, () => value, true)
     return this.#size !== before
+  }
+
+  /** The value under `key`; when absent, stores and returns `create(key)`. One descent either way. */
+  getOrInsert(key: K, create: (key: K) => V): V {
+    return this.#upsert(key, create, false)
   }
 
   /** Removes `key`; returns true when it was present. */
@@ -220,13 +225,24 @@ export class BTree<K, V> {
     return lo
   }
 
-  #insert(node: Node<K, V>, key: K, value: V): { separator: K; right: Node<K, V> } | undefined {
+  #upsert(key: K, make: (key: K) => V, replace: boolean): V {
+    const split = this.#insert(this.#root, key, make, replace)
+    if (split !== undefined) this.#root = new Internal([split.separator], [this.#root, split.right])
+    const v = this.#found as V
+    this.#found = undefined
+    return v
+  }
+
+  /** Inserts into the subtree under `node`; leaves the entry's value in `#found`; returns a split for the parent. */
+  #insert(node: Node<K, V>, key: K, make: (key: K) => V, replace: boolean): { separator: K; right: Node<K, V> } | undefined {
     if (node instanceof Leaf) {
       const i = this.#lowerBound(node.keys, key)
       if (i < node.keys.length && this.#compare(node.keys[i]!, key) === 0) {
-        node.values[i] = value
+        this.#found = replace ? (node.values[i] = make(key)) : node.values[i]!
         return undefined
       }
+      const value = make(key)
+      this.#found = value
       node.keys.splice(i, 0, key)
       node.values.splice(i, 0, value)
       this.#size++
@@ -237,7 +253,7 @@ export class BTree<K, V> {
       return { separator: right.keys[0]!, right }
     }
     const ci = this.#childIndex(node.keys, key)
-    const split = this.#insert(node.children[ci]!, key, value)
+    const split = this.#insert(node.children[ci]!, key, make, replace)
     if (split === undefined) return undefined
     node.keys.splice(ci, 0, split.separator)
     node.children.splice(ci + 1, 0, split.right)

@@ -54,10 +54,15 @@ export class KeyIndex {
 
   /** Records a put at `rev`, starting a generation when the key does not exist. */
   put(rev: Revision): void {
-    assert(revisionGreaterThan(rev, this.modified), `put at ${fmt(rev)} is not after ${fmt(this.modified)}`)
+    // Messages are built only on failure: put is the hottest path of the index.
+    if (!revisionGreaterThan(rev, this.modified)) assert(false, `put at ${fmt(rev)} is not after ${fmt(this.modified)}`)
     const g = this.generations[this.generations.length - 1]!
-    if (g.revs.length === 0) g.created = rev
-    g.revs.push(rev)
+    if (g.revs.length === 0) {
+      g.created = rev
+      g.revs = [rev] // exact capacity: most keys are written once (a pushed-to [] reserves 17 slots)
+    } else {
+      g.revs.push(rev)
+    }
     g.version++
     this.modified = rev
   }
@@ -77,7 +82,7 @@ export class KeyIndex {
    * nothing, when the key does not exist (etcd's `ErrRevisionNotFound`).
    */
   tombstone(rev: Revision): boolean {
-    assert(!this.isEmpty(), `tombstone on an empty key index`)
+    assert(!this.isEmpty(), 'tombstone on an empty key index')
     if (this.generations[this.generations.length - 1]!.revs.length === 0) return false
     this.put(rev)
     this.generations.push(emptyGeneration())

@@ -22,7 +22,7 @@ function varintLength(n: number): number {
 }
 
 function writeVarint(out: Uint8Array, at: number, n: number): number {
-  assert(Number.isSafeInteger(n) && n >= 0, `${n} is not a non-negative safe integer`)
+  if (!(Number.isSafeInteger(n) && n >= 0)) assert(false, `${n} is not a non-negative safe integer`)
   while (n >= 0x80) {
     out[at++] = (n % 0x80) | 0x80
     n = Math.floor(n / 0x80)
@@ -62,7 +62,7 @@ export function encodeKeyValue(kv: KeyValue): Uint8Array {
 
 /** Decodes a record written by {@link encodeKeyValue}; key and value are copies. */
 export function decodeKeyValue(bytes: Uint8Array): KeyValue {
-  assert(bytes[0] === FORMAT, `unknown key-value record format ${bytes[0]}`)
+  if (bytes[0] !== FORMAT) assert(false, `unknown key-value record format ${bytes[0]}`)
   let at = 1
   const varint = (): number => {
     let n = 0

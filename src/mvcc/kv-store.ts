@@ -189,7 +189,7 @@ class StoreState {
     if (missing.length > 0) {
       const values = await this.backend.key.getMany(missing)
       values.forEach((v, j) => {
-        assert(v !== undefined, `revision ${revs[missingAt[j]!]!.main}.${revs[missingAt[j]!]!.sub} is indexed but not stored`)
+        if (v === undefined) assert(false, `revision ${revisionId(revs[missingAt[j]!]!)} is indexed but not stored`)
         kvs[missingAt[j]!] = decodeKeyValue(v)
       })
     }

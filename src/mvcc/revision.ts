@@ -33,7 +33,7 @@ const TOMBSTONE_MARK = 0x74 // 't'
 const TWO_32 = 0x1_0000_0000
 
 function writeUint64(out: Uint8Array, at: number, n: number): void {
-  assert(Number.isSafeInteger(n) && n >= 0, `revision part ${n} is not a non-negative safe integer`)
+  if (!(Number.isSafeInteger(n) && n >= 0)) assert(false, `revision part ${n} is not a non-negative safe integer`)
   const hi = Math.floor(n / TWO_32)
   const lo = n >>> 0
   out[at] = hi >>> 24

@@ -105,13 +105,7 @@ export class TreeIndex {
 
   /** Records a put of `key` at `rev`. */
   put(key: Uint8Array, rev: Revision): void {
-    const k = toBinaryString(key)
-    let ki = this.#tree.get(k)
-    if (ki === undefined) {
-      ki = new KeyIndex(k)
-      this.#tree.set(k, ki)
-    }
-    ki.put(rev)
+    this.#tree.getOrInsert(toBinaryString(key), newKeyIndex).put(rev)
   }
 
   /** Records a delete of `key` at `rev`; false when the key does not exist (etcd's `ErrRevisionNotFound`). */
@@ -183,4 +177,8 @@ export class TreeIndex {
       return f(ki)
     })
   }
+}
+
+function newKeyIndex(key: string): KeyIndex {
+  return new KeyIndex(key)
 }
