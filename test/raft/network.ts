@@ -287,7 +287,16 @@ export class Network {
   /** Stops a node; `restart` brings it back from its storage, like a process restart. */
   crash(id: NodeId): void {
     this.node(id).down = true
+    const lost = this.queue.filter((m) => m.to === id || m.from === id)
     this.queue = this.queue.filter((m) => m.to !== id && m.from !== id)
+    // Like etcd's transport, tell a live sender that its snapshot never arrived.
+    for (const m of lost) {
+      const sender = this.nodes.get(m.from)
+      if (m.type === 'MsgSnap' && sender !== undefined && !sender.down) {
+        sender.rn.reportSnapshot(m.to, 'Failure')
+        this.processReady(sender)
+      }
+    }
   }
 
   /** Recreates a crashed node's RawNode from its storage (state machine rebuilt from the snapshot and log). */
