@@ -396,7 +396,7 @@ export class Raft {
       voteMsg = 'MsgVote'
       term = this.term
     }
-    if (this.poll(this.id, voteRespMsgType(voteMsg), true) === 'VoteWon') {
+    if (this.poll(this.id, true) === 'VoteWon') {
       // Single-voter cluster: we won at once.
       if (t === 'CampaignPreElection') this.campaign('CampaignElection')
       else this.becomeLeader()
@@ -417,7 +417,7 @@ export class Raft {
     }
   }
 
-  private poll(id: NodeId, _t: MessageType, granted: boolean): 'VotePending' | 'VoteLost' | 'VoteWon' {
+  private poll(id: NodeId, granted: boolean): 'VotePending' | 'VoteLost' | 'VoteWon' {
     this.trk.recordVote(id, granted)
     return this.trk.tallyVotes().result
   }
@@ -661,7 +661,7 @@ export class Raft {
       case 'MsgPreVoteResp':
       case 'MsgVoteResp': {
         if (m.type !== myVoteRespType) return
-        const res = this.poll(m.from, m.type, !m.reject)
+        const res = this.poll(m.from, !m.reject)
         if (res === 'VoteWon') {
           if (this.state === 'PreCandidate') {
             this.campaign('CampaignElection')
