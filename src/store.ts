@@ -199,7 +199,7 @@ export class Store extends Namespace {
       quiet: () => slots.every((s) => s.member === undefined || s.member.idle),
     }
     const sim = new Simulation<Message>(host, clock, network, random)
-    const kv = new KVService(() => store!.endpoint(), limits)
+    const kv = new KVService(() => store!.endpoint(), limits, () => clock.hold?.() ?? (() => undefined))
     store = new Store({ kv, sim, clusterId, slots, clockOwned, limits, timing, random, network, clock })
     try {
       for (const slot of slots) await store.startMember(slot)
@@ -307,7 +307,7 @@ export class Store extends Namespace {
       const m = slot.member
       if (m === undefined || m.isStopped) throw etcdError('Stopped')
       return m
-    }, this.limits)
+    }, this.limits, () => this.clockRef.hold?.() ?? (() => undefined))
     return { name: slot.name, id: slot.id, kv }
   }
 

@@ -81,7 +81,7 @@ function checkTxnRequest(r: TxnRequest, maxTxnOps: number): void {
   for (const op of r.failure) checkRequestOp(op, maxTxnOps - opc)
 }
 
-/** A deleted interval [start, end) of keys; `end` undefined is the single key `start`, empty is "to the end". */
+/** A deleted interval [start, end) of keys; `end` undefined is the single key `start`. */
 interface Interval {
   start: Uint8Array
   end: Uint8Array | undefined
@@ -91,7 +91,7 @@ function intersectsPoint(dels: Interval[], key: Uint8Array): boolean {
   for (const d of dels) {
     if (d.end === undefined) {
       if (compareBytes(d.start, key) === 0) return true
-    } else if (compareBytes(d.start, key) <= 0 && (d.end.length === 0 || compareBytes(key, d.end) < 0)) {
+    } else if (compareBytes(d.start, key) <= 0 && compareBytes(key, d.end) < 0) {
       return true
     }
   }
@@ -108,9 +108,9 @@ function checkIntervals(reqs: RequestOp[]): { puts: Set<string>; dels: Interval[
   for (const op of reqs) {
     if (!('requestDeleteRange' in op)) continue
     const d = op.requestDeleteRange
-    if (d.rangeEnd.length === 0) dels.push({ start: d.key, end: undefined })
-    else if (d.rangeEnd.length === 1 && d.rangeEnd[0] === 0) dels.push({ start: d.key, end: new Uint8Array(0) })
-    else dels.push({ start: d.key, end: d.rangeEnd })
+    // etcd 3.4 takes rangeEnd literally here: a from-key delete (rangeEnd "\0") is the
+    // empty interval [key, "\0") and so never conflicts. We keep that quirk.
+    dels.push({ start: d.key, end: d.rangeEnd.length === 0 ? undefined : d.rangeEnd })
   }
   const puts = new Set<string>()
   for (const op of reqs) {
@@ -184,13 +184,24 @@ export class KVService implements KVApi {
   constructor(
     private readonly server: () => KVServer,
     private readonly limits: KVLimits = DEFAULT_KV_LIMITS,
+    /** Keeps the host alive while a request is in flight (see `Clock.hold`). */
+    private readonly hold: () => () => void = () => () => undefined,
   ) {}
+
+  private async held<T>(run: () => Promise<T>): Promise<T> {
+    const release = this.hold()
+    try {
+      return await run()
+    } finally {
+      release()
+    }
+  }
 
   /** Gets the keys in a range (etcd `KV.Range`). */
   async range(request: Parameters<KVApi['range']>[0]): Promise<RangeResponse> {
     const r = parseRequest(rangeRequestSchema, request, 'RangeRequest')
     checkRangeRequest(r)
-    return this.server().range(r)
+    return this.held(() => this.server().range(r))
   }
 
   /** Puts a key (etcd `KV.Put`). */
@@ -198,7 +209,7 @@ export class KVService implements KVApi {
     const r = parseRequest(putRequestSchema, request, 'PutRequest')
     checkPutRequest(r)
     if (requestSize({ put: r }) > this.limits.maxRequestBytes) throw etcdError('RequestTooLarge')
-    return this.server().put(r)
+    return this.held(() => this.server().put(r))
   }
 
   /** Deletes a key or range (etcd `KV.DeleteRange`). */
@@ -206,7 +217,7 @@ export class KVService implements KVApi {
     const r = parseRequest(deleteRangeRequestSchema, request, 'DeleteRangeRequest')
     checkDeleteRequest(r)
     if (requestSize({ deleteRange: r }) > this.limits.maxRequestBytes) throw etcdError('RequestTooLarge')
-    return this.server().deleteRange(r)
+    return this.held(() => this.server().deleteRange(r))
   }
 
   /** Runs a txn (etcd `KV.Txn`). */
@@ -217,12 +228,12 @@ export class KVService implements KVApi {
     checkIntervals(r.success)
     checkIntervals(r.failure)
     if (requestSize({ txn: r }) > this.limits.maxRequestBytes) throw etcdError('RequestTooLarge')
-    return this.server().txn(r)
+    return this.held(() => this.server().txn(r))
   }
 
   /** Compacts history below a revision (etcd `KV.Compact`). */
   async compact(request: Parameters<KVApi['compact']>[0]): Promise<CompactionResponse> {
     const r = parseRequest(compactionRequestSchema, request, 'CompactionRequest')
-    return this.server().compact(r)
+    return this.held(() => this.server().compact(r))
   }
 }

@@ -33,6 +33,12 @@ export interface Clock {
    * when the host falls behind by whole periods, the missed ticks are dropped, not bunched.
    */
   every(ms: number, fn: () => void): TimerHandle
+  /**
+   * Keeps the host process alive until the returned release function is called (real
+   * clocks; a no-op on a manual clock). Callers hold while a request waits on time, so an
+   * idle Store never pins the process but a pending request is never abandoned by it.
+   */
+  hold?(): () => void
 }
 
 const INERT: TimerHandle = Object.freeze({ cancel(): void {} })
@@ -226,6 +232,8 @@ type HostHandle = unknown
 interface HostTimers {
   setTimeout(fn: () => void, ms: number): HostHandle
   clearTimeout(handle: HostHandle): void
+  setInterval(fn: () => void, ms: number): HostHandle
+  clearInterval(handle: HostHandle): void
 }
 
 /** The longest delay hosts accept (2^31 - 1 ms); longer timers are chained. */
@@ -289,15 +297,36 @@ export class RealClock implements Clock {
     return this.#outstanding.size
   }
 
+  #holds = 0
+  #keepAlive: HostHandle = undefined
+
+  /** See {@link Clock.hold}: a referenced host interval runs while any hold is taken. */
+  hold(): () => void {
+    if (this.#closed) return () => undefined
+    if (this.#holds++ === 0) this.#keepAlive = this.#host.setInterval(() => undefined, 1 << 30)
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      if (--this.#holds === 0 && this.#keepAlive !== undefined) {
+        this.#host.clearInterval(this.#keepAlive)
+        this.#keepAlive = undefined
+      }
+    }
+  }
+
   /** True once {@link RealClock.close} has run. */
   get closed(): boolean {
     return this.#closed
   }
 
-  /** Cancels every outstanding timer; later `setTimer`/`every` calls return inert handles. */
+  /** Cancels every outstanding timer and hold; later `setTimer`/`every` calls return inert handles. */
   close(): void {
     this.#closed = true
     for (const entry of this.#outstanding) this.#host.clearTimeout(entry.handle)
     this.#outstanding.clear()
+    if (this.#keepAlive !== undefined) this.#host.clearInterval(this.#keepAlive)
+    this.#keepAlive = undefined
+    this.#holds = 0
   }
 }

@@ -115,6 +115,15 @@ export class Simulation<M = unknown> {
    * simply waits `ms`.
    */
   async advance(ms: number): Promise<void> {
+    const release = this.clock.hold?.()
+    try {
+      await this.advanceHeld(ms)
+    } finally {
+      release?.()
+    }
+  }
+
+  private async advanceHeld(ms: number): Promise<void> {
     if (!(ms >= 0)) throw new InvalidArgumentError(`pocket-etcd: sim: cannot advance by ${ms} ms`, 'InvalidArgument', 'ErrInvalidArgument')
     const clock = this.clock
     if (clock instanceof ManualClock) {
@@ -130,13 +139,18 @@ export class Simulation<M = unknown> {
    * `stepMs` of real time), for at most `timeoutMs` of cluster time. Returns whether it held.
    */
   async until(cond: () => boolean, timeoutMs = 10_000, stepMs = 10): Promise<boolean> {
-    const start = this.clock.now()
-    await this.settle(200)
-    while (!cond()) {
-      if (this.clock.now() - start >= timeoutMs) return false
-      await this.advance(stepMs)
+    const release = this.clock.hold?.()
+    try {
+      const start = this.clock.now()
+      await this.settle(200)
+      while (!cond()) {
+        if (this.clock.now() - start >= timeoutMs) return false
+        await this.advance(stepMs)
+      }
+      return true
+    } finally {
+      release?.()
     }
-    return true
   }
 
   private check(name: string): void {

@@ -1,0 +1,81 @@
+/**
+ * pocket-etcd: etcd, reimplemented in TypeScript as an embeddable in-process library. One
+ * {@link Store} holds a whole replicated etcd cluster inside your process, with etcd's v3
+ * API (`store.kv`), the etcd3-style typed layer (`store.get(...)`, `store.put(...)`, ...) and
+ * control of time, network faults and crashes (`store.sim`).
+ *
+ * @module
+ */
+export { Store } from './store.js'
+export type { StoreOptions, StoreEvents, MemberHandle } from './store.js'
+
+export {
+  EtcdError,
+  InvalidArgumentError,
+  RevisionError,
+  LeaseError,
+  MembershipError,
+  AuthError,
+  UnavailableError,
+  StorageError,
+  InvariantError,
+  ERRORS,
+  etcdError,
+  isEtcdError,
+} from './errors.js'
+export type { GrpcCode, ErrorName } from './errors.js'
+
+export type {
+  Bytes,
+  ResponseHeader,
+  KeyValue,
+  SortOrder,
+  SortTarget,
+  RangeRequest,
+  RangeResponse,
+  PutRequest,
+  PutResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  CompareResult,
+  CompareTarget,
+  Compare,
+  RequestOp,
+  ResponseOp,
+  TxnRequest,
+  TxnResponse,
+  CompactionRequest,
+  CompactionResponse,
+} from './api/messages.js'
+export { toBytes, toText, compareBytes, prefixEnd } from './api/bytes.js'
+
+export type { KVApi } from './services/kv-api.js'
+export type {
+  RangeRequestInput,
+  PutRequestInput,
+  DeleteRangeRequestInput,
+  CompareInput,
+  TxnRequestInput,
+  RequestOpInput,
+  CompactionRequestInput,
+} from './services/kv-schema.js'
+export type { KVLimits } from './services/kv.js'
+export { DEFAULT_KV_LIMITS } from './services/kv.js'
+
+export * from './client/index.js'
+
+export { Simulation, ManualClock, RealClock, Random, Network } from './sim/index.js'
+export type {
+  Clock,
+  TimerHandle,
+  ManualClockOptions,
+  RealClockOptions,
+  NetworkEvent,
+  NetworkEventBase,
+  NetworkFaults,
+  NetworkOptions,
+  NetworkStats,
+  DropReason,
+  DeliverFn,
+  SimulationHost,
+} from './sim/index.js'
