@@ -499,15 +499,34 @@ export class Member implements KVServer {
       return
     }
     const key = `${this.incarnation}.r${++this.readCounter}`
+    const ctx = new TextEncoder().encode(key)
     const timer = this.cfg.clock.setTimer(this.cfg.timing.requestTimeoutMs, () => {
+      retry.cancel()
       const ws = this.readsInFlight.get(key)
       if (!ws) return
       this.readsInFlight.delete(key)
       for (const w of ws) w.reject(etcdError('Timeout'))
     })
-    this.readsInFlight.set(key, waiters.map((w) => ({ resolve: () => { timer.cancel(); w.resolve() }, reject: (e) => { timer.cancel(); w.reject(e) } })))
-    this.node.readIndex(new TextEncoder().encode(key))
+    // The ReadIndex request or its answer can be lost (a dropped message, a cut link): ask
+    // again with the same ctx until answered, as etcd does every readIndexRetryTime.
+    const retry = this.cfg.clock.every(this.readIndexRetryMs(), () => {
+      if (this.stopped || !this.readsInFlight.has(key)) return retry.cancel()
+      this.node.readIndex(ctx)
+      this.kick()
+    })
+    const done = (): void => {
+      timer.cancel()
+      retry.cancel()
+    }
+    this.readsInFlight.set(key, waiters.map((w) => ({ resolve: () => { done(); w.resolve() }, reject: (e) => { done(); w.reject(e) } })))
+    this.node.readIndex(ctx)
     this.kick()
+  }
+
+  /** How long a ReadIndex round waits for its answer before asking again (etcd: 500 ms, half its default election timeout). */
+  private readIndexRetryMs(): number {
+    const t = this.cfg.timing
+    return Math.max(t.tickMs, Math.floor((t.electionTicks * t.tickMs) / 2))
   }
 
   private onReadState(rs: ReadState): void {

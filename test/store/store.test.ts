@@ -1,0 +1,303 @@
+/**
+ * The Store as a client sees it: one KV behaviour suite run against 1, 3 and 5 members,
+ * serializable vs linearizable reads, requests sent to a chosen member (followers forward
+ * writes), and options validation. Manual clock: nothing here depends on real time.
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { Store } from '../../src/store.js'
+import type { StoreOptions } from '../../src/store.js'
+import { InvalidArgumentError } from '../../src/errors.js'
+import { assertConverged, dumpMember, kvShape, openManual, rejectsWith, text } from './helpers.js'
+
+for (const members of [1, 3, 5] as const) {
+  describe(`KV suite on ${members} member(s)`, () => {
+    it('put/range: revisions, versions and headers of the serving member', async () => {
+      const store = await openManual({ members })
+      try {
+        const leader = store.sim.leader()!
+        const lm = store.runningMember(leader)!
+        const p1 = await store.kv.put({ key: 'a', value: '1' })
+        assert.equal(p1.header.revision, 2)
+        assert.equal(p1.header.clusterId, store.clusterId)
+        assert.equal(p1.header.memberId, store.member(leader).id)
+        assert.equal(p1.header.raftTerm, lm.raftTerm)
+        assert.ok(p1.header.raftTerm >= 2, 'a term was won by an election')
+        const p2 = await store.kv.put({ key: 'a', value: '2', prevKv: true })
+        assert.equal(p2.header.revision, 3)
+        assert.deepEqual(kvShape(p2.prevKv!), { key: 'a', value: '1', createRevision: 2, modRevision: 2, version: 1 })
+        await store.kv.put({ key: 'b', value: 'x' })
+        const r = await store.kv.range({ key: 'a', rangeEnd: 'c' })
+        assert.deepEqual(r.kvs.map(kvShape), [
+          { key: 'a', value: '2', createRevision: 2, modRevision: 3, version: 2 },
+          { key: 'b', value: 'x', createRevision: 4, modRevision: 4, version: 1 },
+        ])
+        assert.equal(r.count, 2)
+        assert.equal(r.header.revision, 4)
+        assert.equal(r.header.clusterId, store.clusterId)
+        // history is readable at an older revision
+        const old = await store.kv.range({ key: 'a', revision: 2 })
+        assert.equal(text(old.kvs[0]!.value), '1')
+        await assertConverged(store)
+      } finally {
+        await store.close()
+      }
+    })
+
+    it('deleteRange: tombstones end a generation, deleting nothing keeps the revision', async () => {
+      const store = await openManual({ members })
+      try {
+        await store.kv.put({ key: 'k1', value: 'v' })
+        await store.kv.put({ key: 'k2', value: 'v' })
+        const d = await store.kv.deleteRange({ key: 'k', rangeEnd: 'l', prevKv: true })
+        assert.equal(d.deleted, 2)
+        assert.equal(d.header.revision, 4)
+        assert.deepEqual(d.prevKvs.map((kv) => text(kv.key)), ['k1', 'k2'])
+        const none = await store.kv.deleteRange({ key: 'k1' })
+        assert.equal(none.deleted, 0)
+        assert.equal(none.header.revision, 4)
+        const again = await store.kv.put({ key: 'k1', value: 'w' })
+        const r = await store.kv.range({ key: 'k1' })
+        assert.deepEqual(kvShape(r.kvs[0]!), { key: 'k1', value: 'w', createRevision: again.header.revision, modRevision: again.header.revision, version: 1 })
+        await assertConverged(store)
+      } finally {
+        await store.close()
+      }
+    })
+
+    it('txn: compares choose the branch, all writes share one revision', async () => {
+      const store = await openManual({ members })
+      try {
+        const create = {
+          compare: [{ key: 'cfg', target: 'VERSION' as const, result: 'EQUAL' as const, version: 0 }],
+          success: [{ requestPut: { key: 'cfg', value: 'v1' } }, { requestPut: { key: 'cfg2', value: 'v1' } }],
+          failure: [{ requestRange: { key: 'cfg' } }],
+        }
+        const t1 = await store.kv.txn(create)
+        assert.equal(t1.succeeded, true)
+        assert.equal(t1.header.revision, 2)
+        assert.equal(t1.header.memberId, store.member(store.sim.leader()!).id)
+        const r = await store.kv.range({ key: 'cfg', rangeEnd: 'cfh' })
+        assert.deepEqual(r.kvs.map((kv) => [text(kv.key), kv.modRevision]), [['cfg', 2], ['cfg2', 2]])
+        const t2 = await store.kv.txn(create)
+        assert.equal(t2.succeeded, false)
+        assert.equal(t2.header.revision, 2, 'a txn that writes nothing keeps the revision')
+        const resp = t2.responses[0]
+        assert.ok(resp && 'responseRange' in resp)
+        assert.equal(text(resp.responseRange.kvs[0]!.value), 'v1')
+        // a read-only txn is served without a Raft entry but still sees the latest state
+        const ro = await store.kv.txn({ success: [{ requestRange: { key: 'cfg' } }] })
+        assert.equal(ro.header.revision, 2)
+        await assertConverged(store)
+      } finally {
+        await store.close()
+      }
+    })
+
+    it('compact: old revisions become unreadable on every member, future ones are refused', async () => {
+      const store = await openManual({ members })
+      try {
+        for (let i = 0; i < 5; i++) await store.kv.put({ key: 'c', value: String(i) })
+        // revisions 2..6
+        await rejectsWith(store.kv.compact({ revision: 100 }), ['ErrFutureRev'], 'compact future')
+        const c = await store.kv.compact({ revision: 4 })
+        assert.equal(c.header.revision, 6)
+        await assertConverged(store)
+        for (const name of store.memberNames) {
+          await rejectsWith(store.member(name).kv.range({ key: 'c', revision: 3, serializable: true }), ['ErrCompacted'], `range at 3 on ${name}`)
+          const at4 = await store.member(name).kv.range({ key: 'c', revision: 4, serializable: true })
+          assert.equal(text(at4.kvs[0]!.value), '2', `range at the compacted revision on ${name}`)
+        }
+        await rejectsWith(store.kv.compact({ revision: 3 }), ['ErrCompacted'], 'compact below compacted')
+        const after = await store.kv.put({ key: 'c', value: 'after' })
+        assert.equal(after.header.revision, 7)
+        await assertConverged(store)
+      } finally {
+        await store.close()
+      }
+    })
+
+    it('every member serves what the cluster committed, with its own header', async () => {
+      const store = await openManual({ members })
+      try {
+        await store.kv.put({ key: 'x', value: 'y' })
+        await assertConverged(store)
+        for (const name of store.memberNames) {
+          const r = await store.member(name).kv.range({ key: 'x' })
+          assert.equal(text(r.kvs[0]!.value), 'y', `linearizable read on ${name}`)
+          assert.equal(r.header.memberId, store.member(name).id)
+          assert.equal(r.header.raftTerm, store.runningMember(name)!.raftTerm)
+          assert.equal(r.header.clusterId, store.clusterId)
+        }
+      } finally {
+        await store.close()
+      }
+    })
+  })
+}
+
+describe('reads', () => {
+  it('a linearizable read on a follower sees a write acknowledged by the leader at once', async () => {
+    const store = await openManual({ members: 3 })
+    try {
+      const leader = store.sim.leader()!
+      const follower = store.memberNames.find((n) => n !== leader)!
+      for (let i = 0; i < 20; i++) {
+        const p = await store.member(leader).kv.put({ key: 'k', value: String(i) })
+        // no settle: the read itself must wait until the follower has applied the write
+        const r = await store.member(follower).kv.range({ key: 'k' })
+        assert.equal(text(r.kvs[0]!.value), String(i))
+        assert.ok(r.header.revision >= p.header.revision)
+      }
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('a serializable read is served from local state and may be stale; a linearizable one waits', async () => {
+    const store = await openManual({ members: 3 })
+    try {
+      const leader = store.sim.leader()!
+      const follower = store.memberNames.find((n) => n !== leader)!
+      await store.kv.put({ key: 'k', value: 'old' })
+      await assertConverged(store)
+      // the follower stops receiving from the leader (the other follower still gives a quorum)
+      store.sim.network.cut(leader, follower)
+      await store.member(leader).kv.put({ key: 'k', value: 'new' })
+      const stale = await store.member(follower).kv.range({ key: 'k', serializable: true })
+      assert.equal(text(stale.kvs[0]!.value), 'old', 'a serializable read answers from the follower alone')
+      let linDone = false
+      const lin = store.member(follower).kv.range({ key: 'k' })
+      void lin.then(() => (linDone = true), () => (linDone = true))
+      await store.sim.settle()
+      assert.equal(linDone, false, 'a linearizable read cannot be answered without hearing from the leader')
+      store.sim.heal()
+      await store.sim.until(() => linDone, 10_000)
+      assert.equal(text((await lin).kvs[0]!.value), 'new')
+      const fresh = await store.member(follower).kv.range({ key: 'k', serializable: true })
+      assert.equal(text(fresh.kvs[0]!.value), 'new')
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('requests to a chosen member', () => {
+  it('a follower forwards writes to the leader and answers with its own header', async () => {
+    const store = await openManual({ members: 5 })
+    try {
+      const leader = store.sim.leader()!
+      for (const name of store.memberNames) {
+        const p = await store.member(name).kv.put({ key: `from/${name}`, value: name })
+        assert.equal(p.header.memberId, store.member(name).id)
+        assert.equal(p.header.clusterId, store.clusterId)
+        const d = await store.member(leader).kv.range({ key: `from/${name}` })
+        assert.equal(d.kvs.length, 1, `write through ${name} is visible on the leader`)
+        assert.equal(d.kvs[0]!.modRevision, p.header.revision)
+      }
+      const t = await store.member(store.memberNames.find((n) => n !== leader)!).kv.txn({
+        compare: [{ key: 'from/m1', target: 'VALUE', result: 'EQUAL', value: 'm1' }],
+        success: [{ requestDeleteRange: { key: 'from/', rangeEnd: 'from0' } }],
+      })
+      assert.equal(t.succeeded, true)
+      await assertConverged(store)
+      assert.deepEqual((await dumpMember(store, leader)).kvs, [])
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('an unknown member name is an InvalidArgumentError', async () => {
+    const store = await openManual({ members: 1 })
+    try {
+      assert.throws(() => store.member('m9'), InvalidArgumentError)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('requests after close fail with StoreClosed, and close is idempotent', async () => {
+    const store = await openManual({ members: 3 })
+    const m2 = store.member('m2')
+    await store.close()
+    await store.close()
+    await rejectsWith(store.kv.put({ key: 'a', value: 'b' }), ['ErrStoreClosed'], 'put after close')
+    await rejectsWith(m2.kv.range({ key: 'a' }), ['ErrStoreClosed'], 'range after close')
+  })
+
+  it('a crashed member refuses requests with "server stopped"', async () => {
+    const store = await openManual({ members: 3 })
+    try {
+      await store.sim.crash('m3')
+      await rejectsWith(store.member('m3').kv.range({ key: 'a', serializable: true }), ['ErrStopped'], 'range on crashed m3')
+      await rejectsWith(store.member('m3').kv.put({ key: 'a', value: 'b' }), ['ErrStopped'], 'put on crashed m3')
+      // the root endpoint keeps working through the others
+      await store.kv.put({ key: 'a', value: 'b' })
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('Store.open options', () => {
+  const bad: [string, unknown][] = [
+    ['members: 2', { members: 2 }],
+    ['members: 4', { members: 4 }],
+    ['members: "3"', { members: '3' }],
+    ['unknown option', { memberz: 3 }],
+    ['clock: "fast"', { clock: 'fast' }],
+    ['seed: 1.5', { seed: 1.5 }],
+    ['seed: unsafe', { seed: 2 ** 60 }],
+    ['tickMs: 0', { tickMs: 0 }],
+    ['tickMs: -5', { tickMs: -5 }],
+    ['electionTicks: 1', { electionTicks: 1 }],
+    ['heartbeatTicks: 0', { heartbeatTicks: 0 }],
+    ['requestTimeoutMs: 0', { requestTimeoutMs: 0 }],
+    ['snapshotCount: 0', { snapshotCount: 0 }],
+    ['dataDir: ""', { dataDir: '' }],
+    ['backend: not a function', { backend: 'memory' }],
+    ['limits.maxTxnOps: 0', { limits: { maxTxnOps: 0 } }],
+    ['limits: unknown field', { limits: { maxFoo: 1 } }],
+  ]
+  for (const [name, options] of bad) {
+    it(`refuses ${name} with InvalidArgumentError`, async () => {
+      await assert.rejects(Store.open(options as StoreOptions), (err: unknown) => {
+        assert.ok(err instanceof InvalidArgumentError, `got ${String(err)}`)
+        assert.equal(err.grpcCode, 'InvalidArgument')
+        return true
+      })
+    })
+  }
+
+  it('applies limits to requests (maxTxnOps)', async () => {
+    const store = await openManual({ members: 1, limits: { maxTxnOps: 2 } })
+    try {
+      const ops = [1, 2, 3].map((i) => ({ requestPut: { key: `k${i}`, value: 'v' } }))
+      await rejectsWith(store.kv.txn({ success: ops }), ['ErrTooManyOps'], 'txn over maxTxnOps')
+      assert.deepEqual((await dumpMember(store, 'm1')).kvs, [], 'a refused request changes nothing')
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('the same seed gives the same member and cluster ids', async () => {
+    const a = await openManual({ members: 3, seed: 99 })
+    const b = await openManual({ members: 3, seed: 99 })
+    try {
+      assert.equal(a.clusterId, b.clusterId)
+      assert.deepEqual(a.memberNames.map((n) => a.member(n).id), b.memberNames.map((n) => b.member(n).id))
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+
+  it('opens and closes with the real clock, leaving no timer behind', async () => {
+    const store = await Store.open({ members: 3 })
+    await store.kv.put({ key: 'a', value: 'b' })
+    const r = await store.member('m3').kv.range({ key: 'a' })
+    assert.equal(text(r.kvs[0]!.value), 'b')
+    await store.close()
+    // if close() left a timer or handle, this file's test process would not exit and the runner would hang
+  })
+})
