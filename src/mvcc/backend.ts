@@ -10,8 +10,12 @@
 import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
 import { assert } from '../errors.js'
 
-/** Any abstract-level database (memory-level, classic-level, ...), whatever its default encodings. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the database's own default encodings are irrelevant: every bucket sets its own
+/**
+ * Any abstract-level database (memory-level, classic-level, ...), whatever its default
+ * encodings. `any` here only because abstract-level's generics are invariant in practice:
+ * `unknown` would reject `MemoryLevel<string, string>`; no value of these types is used,
+ * since every bucket sets its own encodings.
+ */
 export type Database = AbstractLevel<any, any, any>
 
 /** A bucket: a sublevel of the database with `Uint8Array` keys and values, in byte order. */

@@ -78,7 +78,8 @@ export function decodeKeyValue(bytes: Uint8Array): KeyValue {
   const chunk = (): Uint8Array => {
     const len = varint()
     assert(at + len <= bytes.length, 'truncated key-value record')
-    const out = bytes.slice(at, at + len)
+    // A plain copy even when the backend hands out a Buffer (whose slice is a shared view).
+    const out = new Uint8Array(bytes.subarray(at, at + len))
     at += len
     return out
   }

@@ -305,7 +305,7 @@ export class KVStore {
     s.compaction = physical
     // A failed deletion breaks the store (reported to every later call); the caller may
     // also await `physical` to see it.
-    physical.catch((err: unknown) => s.fail(err))
+    void physical.catch((err: unknown) => s.fail(err))
     return { physical }
   }
 

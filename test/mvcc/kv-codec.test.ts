@@ -31,6 +31,15 @@ describe('kv-codec', () => {
     )
   })
 
+  it('decodes to plain copies, also from a Buffer', () => {
+    const kv: KeyValue = { key: new Uint8Array([1, 2]), value: new Uint8Array([3]), createRevision: 1, modRevision: 1, version: 1, lease: '0' }
+    const stored = Buffer.from(encodeKeyValue(kv))
+    const got = decodeKeyValue(stored)
+    assert.equal(Object.getPrototypeOf(got.value), Uint8Array.prototype)
+    got.value[0] = 9
+    assert.deepEqual(decodeKeyValue(stored), kv)
+  })
+
   it('is compact: a small record takes a few bytes over key and value', () => {
     const kv: KeyValue = { key: new Uint8Array(3), value: new Uint8Array(5), createRevision: 100, modRevision: 200, version: 3, lease: '0' }
     assert.ok(encodeKeyValue(kv).length <= 3 + 5 + 8)
