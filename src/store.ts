@@ -26,7 +26,8 @@ import { Namespace } from './client/namespace.js'
 import type { Event } from './mvcc/index.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any abstract-level database, whatever its default encodings
-type Database = AbstractLevel<any, any, any>
+/** Any abstract-level database, whatever its default encodings (each member's storage). */
+export type Database = AbstractLevel<any, any, any>
 
 /** Options of {@link Store.open}. Every field is optional. */
 export interface StoreOptions {
@@ -181,7 +182,8 @@ export class Store extends Namespace {
       snapshotCatchUpEntries: Math.max(1, Math.min(5000, Math.floor((options.snapshotCount ?? 10_000) / 2))),
     }
     const limits: KVLimits = { ...DEFAULT_KV_LIMITS, ...(options.limits ?? {}) }
-    const network = new Network<Message>({ clock, random: random.fork('network') })
+    let sim: Simulation<Message> | undefined
+    const network = new Network<Message>({ clock, random: random.fork('network'), trace: (e) => sim?.traceNetworkEvent(e) })
     const ids = random.fork('ids')
     const clusterId = ids.uint64().toString()
     const slots: Slot[] = []
@@ -198,7 +200,7 @@ export class Store extends Namespace {
       leaderName: () => store!.leaderName(),
       quiet: () => slots.every((s) => s.member === undefined || s.member.idle),
     }
-    const sim = new Simulation<Message>(host, clock, network, random)
+    sim = new Simulation<Message>(host, clock, network, random)
     const kv = new KVService(() => store!.endpoint(), limits, () => clock.hold?.() ?? (() => undefined))
     store = new Store({ kv, sim, clusterId, slots, clockOwned, limits, timing, random, network, clock })
     try {
@@ -316,7 +318,10 @@ export class Store extends Namespace {
     return this.slots.map((s) => s.name)
   }
 
-  /** Internal access to a running member (for tests and the maintenance layer). */
+  /**
+   * Internal access to a running member (for tests and the maintenance layer).
+   * @internal
+   */
   runningMember(name: string): Member | undefined {
     const m = this.slots.find((s) => s.name === name)?.member
     return m && !m.isStopped ? m : undefined

@@ -14,8 +14,11 @@ const decoder = new TextDecoder()
 /** Marks a byte field inside the JSON text: `{"$b": "<one char per byte>"}`. */
 const BYTES_TAG = '$b'
 
-function replacer(_key: string, value: unknown): unknown {
-  if (value instanceof Uint8Array) return { [BYTES_TAG]: toBinaryString(value) }
+function replacer(this: unknown, key: string, value: unknown): unknown {
+  // JSON.stringify calls toJSON before the replacer, so a Node Buffer arrives here as
+  // { type: 'Buffer', data: [...] }; look at the holder's own field to see the bytes.
+  const raw = (this as Record<string, unknown>)[key]
+  if (raw instanceof Uint8Array) return { [BYTES_TAG]: toBinaryString(raw) }
   return value
 }
 

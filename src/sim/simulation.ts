@@ -6,7 +6,7 @@
  */
 import type { Clock } from './clock.js'
 import { ManualClock } from './clock.js'
-import type { Network } from './network.js'
+import type { Network, NetworkEvent } from './network.js'
 import type { Random } from './random.js'
 import { InvalidArgumentError } from '../errors.js'
 
@@ -42,12 +42,30 @@ export class Simulation<M = unknown> {
   /** The seeded source all of the cluster's randomness forks from. */
   readonly random: Random
   private readonly host: SimulationHost
+  private readonly tracers = new Set<(event: NetworkEvent<M>) => void>()
 
   constructor(host: SimulationHost, clock: Clock, network: Network<M>, random: Random) {
     this.host = host
     this.clock = clock
     this.network = network
     this.random = random
+  }
+
+  /**
+   * Calls `fn` for every send, delivery, duplicate and drop on the network, synchronously;
+   * returns the function that unsubscribes. Two runs of one seed produce the same events,
+   * so comparing traces checks that a run replays exactly.
+   */
+  onNetworkEvent(fn: (event: NetworkEvent<M>) => void): () => void {
+    this.tracers.add(fn)
+    return () => {
+      this.tracers.delete(fn)
+    }
+  }
+
+  /** Passes one network event to the subscribers (the network's `trace` hook calls it). */
+  traceNetworkEvent(event: NetworkEvent<M>): void {
+    for (const fn of this.tracers) fn(event)
   }
 
   /** The seed that replays this run. */

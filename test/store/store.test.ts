@@ -117,6 +117,29 @@ for (const members of [1, 3, 5] as const) {
       }
     })
 
+    it('binary keys and values, including Node Buffers from earlier responses, replicate byte for byte', async () => {
+      const store = await openManual({ members })
+      try {
+        const key = Buffer.from([0xff, 0x00, 0x01])
+        await store.kv.put({ key, value: Buffer.from([0x00, 0x80, 0xfe]) })
+        const got = await store.kv.range({ key })
+        // write back what a range returned (a Buffer on Node), as a put and inside a txn
+        await store.kv.put({ key: got.kvs[0]!.value, value: got.kvs[0]!.key })
+        await store.kv.txn({ success: [{ requestPut: { key: Buffer.from('t'), value: got.kvs[0]!.value } }] })
+        await assertConverged(store)
+        for (const name of store.memberNames) {
+          const r = await store.member(name).kv.range({ key: '\0', rangeEnd: '\0', serializable: true })
+          assert.deepEqual(
+            r.kvs.map((kv) => [[...kv.key], [...kv.value]]),
+            [[[0x00, 0x80, 0xfe], [0xff, 0x00, 0x01]], [[0x74], [0x00, 0x80, 0xfe]], [[0xff, 0x00, 0x01], [0x00, 0x80, 0xfe]]],
+            `bytes on ${name}`,
+          )
+        }
+      } finally {
+        await store.close()
+      }
+    })
+
     it('every member serves what the cluster committed, with its own header', async () => {
       const store = await openManual({ members })
       try {
