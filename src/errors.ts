@@ -50,7 +50,8 @@ export class UnavailableError extends EtcdError {}
 /** Storage quota exceeded or a backend failure. */
 export class StorageError extends EtcdError {}
 
-type ErrorClass = new (message: string, grpcCode: GrpcCode, code: string, options?: { cause?: unknown }) => EtcdError
+/** The constructor of an {@link EtcdError} subclass. */
+export type ErrorClass = new (message: string, grpcCode: GrpcCode, code: string, options?: { cause?: unknown }) => EtcdError
 
 function def(cls: ErrorClass, code: string, grpcCode: GrpcCode, message: string) {
   return { cls, code, grpcCode, message }

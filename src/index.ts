@@ -7,7 +7,19 @@
  * @module
  */
 export { Store } from './store.js'
-export type { StoreOptions, StoreEvents, MemberHandle } from './store.js'
+export type { StoreOptions, StoreEvents, MemberHandle, Database } from './store.js'
+export type {
+  Message as RaftMessage,
+  MessageType as RaftMessageType,
+  Entry as RaftEntry,
+  EntryType as RaftEntryType,
+  Snapshot as RaftSnapshot,
+  SnapshotMetadata as RaftSnapshotMetadata,
+  ConfState,
+  ConfChange,
+  ConfChangeType,
+} from './raft/index.js'
+export type { Event } from './mvcc/index.js'
 
 export {
   EtcdError,
@@ -23,7 +35,7 @@ export {
   etcdError,
   isEtcdError,
 } from './errors.js'
-export type { GrpcCode, ErrorName } from './errors.js'
+export type { GrpcCode, ErrorName, ErrorClass } from './errors.js'
 
 export type {
   Bytes,
@@ -58,6 +70,15 @@ export type {
   TxnRequestInput,
   RequestOpInput,
   CompactionRequestInput,
+  TxnInputShape,
+} from './services/kv-schema.js'
+export {
+  rangeRequestSchema,
+  putRequestSchema,
+  deleteRangeRequestSchema,
+  compareSchema,
+  txnRequestSchema,
+  compactionRequestSchema,
 } from './services/kv-schema.js'
 export type { KVLimits } from './services/kv.js'
 export { DEFAULT_KV_LIMITS } from './services/kv.js'

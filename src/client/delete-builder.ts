@@ -50,9 +50,9 @@ export class DeleteBuilder extends PromiseWrap<DeleteRangeResponse> implements O
     return this
   }
 
-  /** Same as {@link range} (etcd3 has both names). */
+  /** Same as {@link DeleteBuilder.range | range} (etcd3 has both names). */
   inRange(start: KeyInput, end: KeyInput): this
-  /** Same as {@link range} (etcd3 has both names). */
+  /** Same as {@link DeleteBuilder.range | range} (etcd3 has both names). */
   inRange(range: Rangable): this
   inRange(range: Rangable, end?: KeyInput): this {
     this.target = Range.from(range, end)

@@ -12,6 +12,7 @@ export {
   sortOrder,
   type SortTargetName,
   type SortOrderName,
+  type RangeOptions,
 } from './range-builders.js'
 export { PutBuilder, type ValueInput, type LeaseId } from './put-builder.js'
 export { DeleteBuilder } from './delete-builder.js'

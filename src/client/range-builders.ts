@@ -38,7 +38,8 @@ export type SortTargetName = keyof typeof sortTarget
 export type SortOrderName = keyof typeof sortOrder
 
 /** The request options a range builder sets, besides its key bounds. */
-type RangeOptions = Omit<RangeRequestInput, 'key' | 'rangeEnd'>
+/** The range request fields a builder accumulates (everything but the key range). */
+export type RangeOptions = Omit<RangeRequestInput, 'key' | 'rangeEnd'>
 
 /** Throws a helpful error when `value` is not one of `map`'s names (for callers without types). */
 export function assertWithin(map: object, value: string, thing: string): void {

@@ -96,7 +96,8 @@ export const compareSchema = z.strictObject({
 /** Deepest txn nesting accepted; deeper requests are refused before any work (etcd bounds it by maxTxnOps). */
 export const MAX_TXN_DEPTH = 64
 
-type TxnInputShape = {
+/** A txn request as a caller writes it (the input of `kv.txn`). */
+export type TxnInputShape = {
   compare?: z.input<typeof compareSchema>[]
   success?: RequestOpInput[]
   failure?: RequestOpInput[]
