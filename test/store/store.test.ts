@@ -124,8 +124,10 @@ for (const members of [1, 3, 5] as const) {
         await store.kv.put({ key, value: Buffer.from([0x00, 0x80, 0xfe]) })
         const got = await store.kv.range({ key })
         // write back what a range returned (a Buffer on Node), as a put and inside a txn
-        await store.kv.put({ key: got.kvs[0]!.value, value: got.kvs[0]!.key })
-        await store.kv.txn({ success: [{ requestPut: { key: Buffer.from('t'), value: got.kvs[0]!.value } }] })
+        // (the cast: response bytes are Uint8Array<ArrayBufferLike>, request inputs want <ArrayBuffer>)
+        const value = got.kvs[0]!.value as Uint8Array<ArrayBuffer>
+        await store.kv.put({ key: value, value: got.kvs[0]!.key as Uint8Array<ArrayBuffer> })
+        await store.kv.txn({ success: [{ requestPut: { key: Buffer.from('t'), value } }] })
         await assertConverged(store)
         for (const name of store.memberNames) {
           const r = await store.member(name).kv.range({ key: '\0', rangeEnd: '\0', serializable: true })
