@@ -105,6 +105,27 @@ interface Slot {
 
 const DEFAULT_SEED = 1
 
+/** The ids a member database was created with (etcd's member and cluster ids in its data dir). */
+interface ClusterIdentity {
+  clusterId: string
+  members: { name: string; id: string }[]
+}
+
+const IDENTITY_KEY = 'identity'
+
+/**
+ * Where a member database keeps its {@link ClusterIdentity}. The name starts with `raft` so
+ * that snapshots, which carry every bucket but the member's own Raft state, never copy one
+ * member's identity onto another.
+ */
+function identityBucket(db: Database) {
+  return db.sublevel<string, string>('raft-identity', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+}
+
+function invalidOption(why: string): InvalidArgumentError {
+  return new InvalidArgumentError(`pocket-etcd: invalid Store options: ${why}`, 'InvalidArgument', 'ErrInvalidRequest')
+}
+
 /**
  * A replicated etcd cluster in the caller's process, with etcd's v3 API (`store.kv`), the
  * etcd3-style typed layer (`store.get(...)`, `store.put(...)`, ...) and fault control
@@ -185,12 +206,18 @@ export class Store extends Namespace {
     let sim: Simulation<Message> | undefined
     const network = new Network<Message>({ clock, random: random.fork('network'), trace: (e) => sim?.traceNetworkEvent(e) })
     const ids = random.fork('ids')
-    const clusterId = ids.uint64().toString()
+    let clusterId = ids.uint64().toString()
     const slots: Slot[] = []
     for (let i = 1; i <= count; i++) {
       const name = `m${i}`
       const { db, owns } = await Store.makeDb(options, name)
       slots.push({ name, id: ids.uint64().toString(), db, ownsDb: owns, member: undefined })
+    }
+    try {
+      clusterId = await Store.loadIdentity(slots, clusterId)
+    } catch (err) {
+      for (const slot of slots) if (slot.ownsDb && slot.db.status === 'open') await slot.db.close()
+      throw err
     }
     let store: Store | undefined
     const host: SimulationHost = {
@@ -225,6 +252,40 @@ export class Store extends Namespace {
       return { db: new mod.ClassicLevel(`${options.dataDir}/${name}`, { keyEncoding: 'view', valueEncoding: 'view' }), owns: true }
     }
     return { db: new MemoryLevel({ keyEncoding: 'view', valueEncoding: 'view' }), owns: true }
+  }
+
+  /**
+   * A reopened database keeps the identity it was created with (etcd keeps its member and
+   * cluster ids in the data dir): ids come from the databases when they hold one, whatever
+   * the seed; a new cluster writes the seed's ids to every database before it starts.
+   * Returns the cluster id in force and updates the slots' member ids.
+   */
+  private static async loadIdentity(slots: Slot[], newClusterId: string): Promise<string> {
+    const found: ClusterIdentity[] = []
+    for (const slot of slots) {
+      if (slot.db.status !== 'open') await slot.db.open()
+      const raw = (await identityBucket(slot.db).get(IDENTITY_KEY)) as string | undefined
+      if (raw !== undefined) found.push(JSON.parse(raw) as ClusterIdentity)
+    }
+    const names = slots.map((s) => s.name)
+    const first = found[0]
+    if (first === undefined) {
+      const identity: ClusterIdentity = { clusterId: newClusterId, members: slots.map((s) => ({ name: s.name, id: s.id })) }
+      for (const slot of slots) await identityBucket(slot.db).put(IDENTITY_KEY, JSON.stringify(identity))
+      return newClusterId
+    }
+    for (const other of found) {
+      if (JSON.stringify(other) !== JSON.stringify(first)) throw invalidOption('the member databases belong to different clusters')
+    }
+    if (JSON.stringify(first.members.map((m) => m.name)) !== JSON.stringify(names)) {
+      throw invalidOption(`the data holds a ${first.members.length}-member cluster, not ${slots.length} members`)
+    }
+    for (const slot of slots) {
+      slot.id = first.members.find((m) => m.name === slot.name)!.id
+      // a database created but not yet written when the cluster was first opened gets its identity now
+      await identityBucket(slot.db).put(IDENTITY_KEY, JSON.stringify(first))
+    }
+    return first.clusterId
   }
 
   private peers(): PeerInfo[] {

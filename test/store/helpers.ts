@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { Store } from '../../src/store.js'
 import type { StoreOptions } from '../../src/store.js'
 import { EtcdError } from '../../src/errors.js'
-import type { KeyValue } from '../../src/api/messages.js'
+import type { KeyValue, PutResponse } from '../../src/api/messages.js'
 
 /** Opens a manual-clock cluster (the default for these tests: deterministic and fast). */
 export function openManual(options: StoreOptions = {}): Promise<Store> {
@@ -90,4 +90,22 @@ export async function drive<T>(store: Store, p: Promise<T>, maxMs = 60_000, step
   )
   await store.sim.until(() => outcome !== undefined, maxMs, stepMs)
   return outcome ?? { ok: 'pending' }
+}
+
+/**
+ * Puts through the root endpoint as an etcd client would: on an Unavailable error (no
+ * leader, timeout, leader changed) it tries again, advancing cluster time, up to `tries`.
+ * Only for unique values: a timed-out put may have been applied, so a retry may apply twice.
+ */
+export async function putWithRetry(store: Store, key: string, value: string, tries = 10): Promise<PutResponse> {
+  let last: unknown
+  for (let i = 0; i < tries; i++) {
+    const r = await drive(store, store.kv.put({ key, value }))
+    if (r.ok === true) return r.value
+    if (r.ok === false) {
+      last = r.error
+      if (!(r.error instanceof EtcdError) || r.error.grpcCode !== 'Unavailable') throw r.error
+    }
+  }
+  throw new Error(`put ${key} still failing after ${tries} tries: ${String(last)}`)
 }
