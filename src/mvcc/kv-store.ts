@@ -123,6 +123,12 @@ class StoreState {
   readonly readers = new Set<Promise<void>>()
   /** The chain of physical compactions, run one after the other (etcd's FIFO scheduler). */
   compaction: Promise<void> = Promise.resolve()
+  /** True between `beginBatch()` and `flush()`: ended writes are buffered, not stored. */
+  batching = false
+  /** Records of ended but unflushed writes, readable like stored ones (etcd's batchTx buffer). */
+  readonly unflushed = new Map<string, KeyValue>()
+  /** Backend writes waiting for `flush()`, in order. */
+  unflushedOps: BackendOp[] = []
 
   constructor(backend: Backend, options: KVStoreOptions) {
     this.backend = backend
@@ -178,8 +184,10 @@ class StoreState {
     const kvs: (KeyValue | undefined)[] = new Array(revs.length)
     const missing: Uint8Array[] = []
     const missingAt: number[] = []
+    const unflushed = this.unflushed.size > 0 ? this.unflushed : undefined
     revs.forEach((r, i) => {
-      const own = pending?.get(revisionId(r))
+      const id = pending !== undefined || unflushed !== undefined ? revisionId(r) : ''
+      const own = pending?.get(id) ?? unflushed?.get(id)
       if (own !== undefined) kvs[i] = own
       else {
         missing.push(encodeRevision(r))
@@ -268,6 +276,34 @@ export class KVStore {
     return this.#s.track(this.#s.rangeKeys(key, end, this.#s.currentRev, opts))
   }
 
+  /**
+   * Starts group commit (etcd's batch transaction): writes ended from now on become
+   * visible at once but are stored together by {@link KVStore.flush}. A member applies all
+   * the entries of one Raft Ready this way and answers its clients after the flush; if it
+   * crashes first, the entries are applied again from its Raft log.
+   */
+  beginBatch(): void {
+    this.#s.checkUsable()
+    this.#s.batching = true
+  }
+
+  /** Stores every write ended since {@link KVStore.beginBatch} in one backend batch, and ends group commit. */
+  async flush(): Promise<void> {
+    const s = this.#s
+    s.batching = false
+    if (s.unflushedOps.length === 0) return
+    const ops = s.unflushedOps
+    s.unflushedOps = []
+    try {
+      await s.backend.write(ops)
+    } catch (err) {
+      s.fail(err)
+      throw err
+    }
+    // only records stored by this flush leave the buffer (a later batch may have begun meanwhile)
+    for (const op of ops) if (op.type === 'put' && op.bucket === s.backend.key) s.unflushed.delete(revisionId(decodeRevision(op.key)))
+  }
+
   /** Begins a write; the caller ends it before beginning the next one or compacting. */
   write(): TxnWrite {
     this.#s.checkUsable()
@@ -289,6 +325,9 @@ export class KVStore {
     assert(s.activeWrite === undefined, 'compaction while a write is open')
     if (rev <= s.compactMainRev) throw etcdError('Compacted')
     if (rev > s.currentRev) throw etcdError('FutureRev')
+    const batching = s.batching
+    await this.flush() // compaction works on stored records
+    if (batching) s.batching = true
     s.compactMainRev = rev
     const earlierReads = [...s.readers]
     const keep = s.index.compact(rev)
@@ -326,7 +365,11 @@ export class KVStore {
     const at = rev <= 0 ? s.currentRev : rev
     const compactRev = s.compactMainRev
     const keep = s.index.keep(compactRev)
+    const batching = s.batching
+    const stored = s.unflushedOps.length > 0 ? this.flush() : Promise.resolve()
+    s.batching = batching // a hash does not end the group commit under way
     const work = async (): Promise<HashKVResult> => {
+      await stored // the hash covers stored records, so buffered ones are stored first
       let hash = crc32c(0, KEY_BUCKET_NAME)
       const it = s.backend.key.iterator({ lt: encodeRevision({ main: at + 1, sub: 0 }) })
       try {
@@ -356,6 +399,7 @@ export class KVStore {
     const s = this.#s
     if (s.closed) return
     assert(s.activeWrite === undefined, 'close while a write is open')
+    await this.flush()
     s.closed = true
     await Promise.all([...s.readers])
     // A compaction failure was recorded by `fail`; closing still succeeds.
@@ -475,6 +519,15 @@ class StoreTxnWrite implements TxnWrite {
     const ops = this.#ops
     if (changed) ops.push(s.backend.metaPut('currentRevision', this.beginRev + 1))
     if (meta.consistentIndex !== undefined) ops.push(s.backend.metaPut('consistentIndex', meta.consistentIndex))
+    if (s.batching) {
+      // group commit: visible now, stored by the next flush()
+      for (const [id, kv] of this.#pending) s.unflushed.set(id, kv)
+      for (const op of ops) s.unflushedOps.push(op)
+      s.activeWrite = undefined
+      if (changed) s.currentRev = this.beginRev + 1
+      if (meta.consistentIndex !== undefined) s.consistentIndex = meta.consistentIndex
+      return
+    }
     try {
       await s.backend.write(ops)
     } catch (err) {

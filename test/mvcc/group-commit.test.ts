@@ -1,0 +1,86 @@
+// Group commit (etcd's batch transaction): writes ended inside beginBatch()/flush() are
+// visible at once, stored together by flush(), and lost together if the process dies first.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { MemoryLevel } from 'memory-level'
+import { KVStore } from '../../src/mvcc/index.js'
+
+const enc = (s: string) => new TextEncoder().encode(s)
+const dec = (b: Uint8Array) => new TextDecoder().decode(b)
+
+async function storedRecords(db: MemoryLevel<Uint8Array, Uint8Array>): Promise<number> {
+  let n = 0
+  for await (const _ of db.sublevel('key', { keyEncoding: 'view', valueEncoding: 'view' }).keys()) n++
+  return n
+}
+
+test('batched writes are readable before the flush and stored by it in one go', async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })
+  const kv = await KVStore.open(db)
+  kv.beginBatch()
+  for (let i = 0; i < 10; i++) {
+    const w = kv.write()
+    w.put(enc(`k${i}`), enc(`v${i}`), '0')
+    await w.end({ consistentIndex: i + 1 })
+  }
+  assert.equal(kv.rev, 11)
+  assert.equal(kv.consistentIndex, 10)
+  const r = await kv.range(enc('k'), enc('l'), {})
+  assert.deepEqual(r.kvs.map((x) => dec(x.value)), Array.from({ length: 10 }, (_, i) => `v${i}`))
+  // a txn inside the batch sees earlier batched writes and versions build on them
+  const w = kv.write()
+  w.put(enc('k0'), enc('again'), '0')
+  await w.end({ consistentIndex: 11 })
+  const k0 = (await kv.range(enc('k0'), undefined, {})).kvs[0]!
+  assert.equal(k0.version, 2)
+  assert.equal(await storedRecords(db), 0, 'nothing is stored before flush')
+  await kv.flush()
+  assert.equal(await storedRecords(db), 11)
+  await kv.close()
+  const reopened = await KVStore.open(db)
+  assert.equal(reopened.rev, 12)
+  assert.equal(reopened.consistentIndex, 11)
+  assert.equal(dec((await reopened.range(enc('k0'), undefined, {})).kvs[0]!.value), 'again')
+  await reopened.close()
+  await db.close()
+})
+
+test('a crash before the flush loses the whole batch and nothing else', async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })
+  const kv = await KVStore.open(db)
+  const w0 = kv.write()
+  w0.put(enc('a'), enc('stored'), '0')
+  await w0.end({ consistentIndex: 1 })
+  kv.beginBatch()
+  const w1 = kv.write()
+  w1.put(enc('a'), enc('buffered'), '0')
+  await w1.end({ consistentIndex: 2 })
+  // "crash": open a second store on the same database without flushing the first
+  const after = await KVStore.open(db)
+  assert.equal(after.rev, 2)
+  assert.equal(after.consistentIndex, 1)
+  assert.equal(dec((await after.range(enc('a'), undefined, {})).kvs[0]!.value), 'stored')
+  await after.close()
+  await db.close()
+})
+
+test('compaction and hashKV see buffered writes (they flush first)', async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })
+  const kv = await KVStore.open(db)
+  const plain = await KVStore.open(new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' }))
+  for (const store of [kv, plain]) {
+    if (store === kv) store.beginBatch()
+    for (let i = 0; i < 5; i++) {
+      const w = store.write()
+      w.put(enc('x'), enc(`v${i}`), '0')
+      await w.end()
+    }
+  }
+  assert.equal((await kv.hashKV()).hash, (await plain.hashKV()).hash)
+  await kv.compact(4)
+  await plain.compact(4)
+  assert.equal((await kv.hashKV()).hash, (await plain.hashKV()).hash)
+  await kv.flush()
+  await kv.close()
+  await plain.close()
+})
