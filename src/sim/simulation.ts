@@ -112,19 +112,32 @@ export class Simulation<M = unknown> {
   }
 
   /**
-   * Lets the cluster run until it is quiet: no message in flight and no member with work
-   * that needs no time to pass. Time does not advance. Gives up after `maxTurns` turns of
-   * the event loop (a cluster under constant load may never be quiet).
+   * Lets the cluster run until it is quiet: no message that can be delivered without time
+   * passing (delayed messages wait on the clock) and no member with work that needs no
+   * time to pass. Time does not advance. Gives up after `maxTurns` turns of the event loop
+   * (a cluster under constant load may never be quiet).
    */
   async settle(maxTurns = 10_000): Promise<boolean> {
+    // Zero-delay messages are delivered on microtasks, so after a turn of the event loop
+    // only clock-delayed ones remain in flight: quiet means nothing was delivered or dropped
+    // during a whole turn while every member was idle (or nothing is in flight at all).
+    let prev = -1
     for (let i = 0; i < maxTurns; i++) {
       await yieldToEventLoop()
-      if (this.network.stats().inFlight === 0 && this.host.quiet()) {
+      const moved = this.moved()
+      if (this.host.quiet() && (this.network.stats().inFlight === 0 || moved === prev)) {
         await yieldToEventLoop()
-        if (this.network.stats().inFlight === 0 && this.host.quiet()) return true
+        if (this.host.quiet() && (this.network.stats().inFlight === 0 || this.moved() === moved)) return true
       }
+      prev = moved
     }
     return false
+  }
+
+  /** Messages delivered or dropped so far: it stays put while the network only waits on the clock. */
+  private moved(): number {
+    const s = this.network.stats()
+    return s.delivered + s.dropped
   }
 
   /**
