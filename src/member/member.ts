@@ -324,6 +324,8 @@ export class Member implements KVServer {
     const dump = decodeRecord<StateDump>(data)
     await this.applyLock.run(async () => {
       const db = this.cfg.db
+      // the old store's background compaction must not write under the restored state
+      await this.kv.close()
       const stale: Uint8Array[] = []
       for await (const k of db.keys({ keyEncoding: 'view' }) as AsyncIterable<Uint8Array>) if (!startsWith(k, RAFT_PREFIX)) stale.push(k)
       await db.batch([
@@ -664,6 +666,8 @@ export class Member implements KVServer {
     this.halt(etcdError('Stopped'))
     await this.loop.catch(() => undefined)
     await this.applyLock.run(async () => undefined)
+    // waits for reads and a background compaction, so the database can be closed and reopened
+    await this.kv.close().catch(() => undefined) // a store that already failed has nothing left to wait for
   }
 }
 

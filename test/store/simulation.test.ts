@@ -30,7 +30,7 @@ import { Store } from '../../src/store.js'
 import { EtcdError } from '../../src/errors.js'
 import { Random } from '../../src/sim/random.js'
 import type { KeyValue } from '../../src/api/messages.js'
-import { hashes, text } from './helpers.js'
+import { drive, hashes, text } from './helpers.js'
 
 const CI_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
 const CI_OPS_PER_SEED = 1_300
@@ -268,8 +268,8 @@ async function runSeed(seed: number, opsTotal: number): Promise<RunResult> {
     }, 60_000)
     assert.ok(caughtUp, `members did not converge after heal (${replay(seed)})`)
     // one more write after healing must succeed: the cluster is live
-    const final = await store.kv.put({ key: 'final', value: 'final' })
-    assert.ok(final.header.revision > 0)
+    const final = await drive(store, store.kv.put({ key: 'final', value: 'final' }), 10_000)
+    assert.ok(final.ok === true, `a write after healing did not succeed: ${final.ok === false ? String(final.error) : 'still pending'} (${replay(seed)})`)
     await store.sim.until(() => MEMBERS.every((n) => store.runningMember(n)!.applied >= store.runningMember(store.sim.leader()!)!.applied), 10_000)
     await store.sim.settle()
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { Store } from '../../src/store.js'
 import type { StoreOptions } from '../../src/store.js'
 import { InvalidArgumentError } from '../../src/errors.js'
+import { ManualClock, RealClock } from '../../src/sim/clock.js'
 import { assertConverged, dumpMember, kvShape, openManual, rejectsWith, text } from './helpers.js'
 
 for (const members of [1, 3, 5] as const) {
@@ -317,12 +318,35 @@ describe('Store.open options', () => {
     }
   })
 
+  it('close() cancels every timer it set on a caller-owned clock, even with requests and faults pending', async () => {
+    const clock = new ManualClock()
+    const store = await Store.open({ members: 3, clock, seed: 3, requestTimeoutMs: 1_000 })
+    assert.ok(clock.pendingTimers() > 0, 'a running cluster ticks')
+    store.sim.network.configure({ delayMs: [5, 50] })
+    const leader = store.sim.leader()!
+    store.sim.isolate(leader)
+    // requests left waiting: a write on the isolated leader, linearizable reads on both sides
+    const pending = [
+      store.member(leader).kv.put({ key: 'a', value: 'b' }),
+      store.member(leader).kv.range({ key: 'a' }),
+      store.member(store.memberNames.find((n) => n !== leader)!).kv.range({ key: 'a' }),
+    ]
+    await store.sim.advance(30)
+    await store.close()
+    for (const p of pending) await rejectsWith(p, ['ErrStopped', 'ErrTimeout', 'ErrLeaderChanged', 'ErrNoLeader'], 'request pending at close')
+    assert.equal(clock.pendingTimers(), 0, 'timers left on the clock after close')
+    assert.equal(clock.closed, false, 'a caller-owned clock is not closed by the Store')
+  })
+
   it('opens and closes with the real clock, leaving no timer behind', async () => {
     const store = await Store.open({ members: 3 })
     await store.kv.put({ key: 'a', value: 'b' })
     const r = await store.member('m3').kv.range({ key: 'a' })
     assert.equal(text(r.kvs[0]!.value), 'b')
+    assert.ok(store.sim.clock instanceof RealClock)
+    assert.ok(store.sim.clock.pendingTimers() > 0)
     await store.close()
+    assert.equal(store.sim.clock.pendingTimers(), 0)
     // if close() left a timer or handle, this file's test process would not exit and the runner would hang
   })
 })
