@@ -174,7 +174,13 @@ export class Applier {
   async put(p: PutRequest, index?: number): Promise<ApplyResult<PutResponse>> {
     if (p.lease !== '0' && !this.leases.exists(p.lease)) throw etcdError('LeaseNotFound')
     const txn = this.kv.write()
-    const response = await this.putIn(txn, p)
+    let response: PutResponse
+    try {
+      response = await this.putIn(txn, p)
+    } catch (err) {
+      await txn.end() // nothing was written; end the txn as etcd's deferred End() does
+      throw err
+    }
     const events = txn.changes()
     await txn.end(meta(index))
     return { response, events }

@@ -118,6 +118,23 @@ for (const members of [1, 3, 5] as const) {
       }
     })
 
+    it('a write refused while applying (ignoreValue on a missing key) changes nothing and the cluster keeps serving', async () => {
+      const store = await openManual({ members })
+      try {
+        await rejectsWith(store.kv.put({ key: 'missing', ignoreValue: true }), ['ErrKeyNotFound'], 'ignoreValue on a missing key')
+        await rejectsWith(
+          store.kv.txn({ success: [{ requestPut: { key: 'missing', ignoreLease: true } }] }),
+          ['ErrKeyNotFound'],
+          'ignoreLease in a txn on a missing key',
+        )
+        const p = await store.kv.put({ key: 'after', value: 'v' })
+        assert.equal(p.header.revision, 2, 'the refused writes took no revision')
+        await assertConverged(store)
+      } finally {
+        await store.close()
+      }
+    })
+
     it('binary keys and values, including Node Buffers from earlier responses, replicate byte for byte', async () => {
       const store = await openManual({ members })
       try {
