@@ -49,7 +49,9 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 export function prefixEnd(key: Uint8Array): Uint8Array {
   for (let i = key.length - 1; i >= 0; i--) {
     if (key[i]! < 0xff) {
-      const end = key.slice(0, i + 1)
+      // a fresh copy: on a Node Buffer, slice() would be a view and we would change the caller's key
+      const end = new Uint8Array(i + 1)
+      end.set(key.subarray(0, i + 1))
       end[i] = end[i]! + 1
       return end
     }

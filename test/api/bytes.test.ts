@@ -1,0 +1,35 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Buffer } from 'node:buffer'
+import { compareBytes, fromBinaryString, prefixEnd, toBinaryString, toBytes } from '../../src/api/bytes.js'
+
+test('prefixEnd increments the last byte below 0xff and drops what follows (etcd GetPrefixRangeEnd)', () => {
+  const cases: [number[], number[]][] = [
+    [[0x61], [0x62]],
+    [[0x61, 0xff], [0x62]],
+    [[0x61, 0xff, 0xff], [0x62]],
+    [[0xff], [0]],
+    [[], [0]],
+  ]
+  for (const [key, end] of cases) assert.deepEqual([...prefixEnd(new Uint8Array(key))], end, `prefixEnd(${key})`)
+})
+
+test('prefixEnd never changes its argument, even a Node Buffer whose slice() is a view', () => {
+  const key = Buffer.from('user/')
+  const end = prefixEnd(key)
+  assert.equal(key.toString(), 'user/')
+  assert.equal(new TextDecoder().decode(end), 'user0')
+})
+
+test('binary strings order exactly as bytes do and round-trip', () => {
+  const samples = ['', 'a', 'ab', 'b', '\u00ff', 'é', 'z\u0000'].map((s) => toBytes(s))
+  for (const a of samples) {
+    assert.deepEqual(fromBinaryString(toBinaryString(a)), a)
+    for (const b of samples) {
+      const byBytes = Math.sign(compareBytes(a, b))
+      const x = toBinaryString(a)
+      const y = toBinaryString(b)
+      assert.equal(x < y ? -1 : x > y ? 1 : 0, byBytes)
+    }
+  }
+})
