@@ -264,10 +264,15 @@ export class Member implements KVServer {
     if (rd.hardState) this.term = rd.hardState.term
     // 1. persist before anything that depends on it (etcd's order)
     const snapshot = rd.snapshot !== undefined && rd.snapshot.metadata.index > 0 ? rd.snapshot : undefined
+    // A received snapshot's state is stored before the Raft log records the snapshot (etcd
+    // saves the snapshot db before the WAL): a crash in between restarts from the old log
+    // with state that skips entries it already holds, never from a snapshot record whose
+    // state was not written (which would leave the member behind for good).
+    if (snapshot) await this.restoreSnapshot(snapshot.data)
+    if (this.stopped) return
     await this.raftStorage.save({ entries: rd.entries, ...(rd.hardState ? { hardState: rd.hardState } : {}), ...(snapshot ? { snapshot } : {}) })
     if (this.stopped) return
     if (snapshot) {
-      await this.restoreSnapshot(snapshot.data)
       this.memory.applySnapshot(snapshot)
       this.confState = snapshot.metadata.confState
       this.snapshotIndex = snapshot.metadata.index

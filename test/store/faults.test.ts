@@ -8,6 +8,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Store } from '../../src/store.js'
+import { MemoryLevel } from 'memory-level'
 import { assertConverged, drive, dumpMember, openManual, rejectsWith, text } from './helpers.js'
 
 /** What a member without a quorum answers a write or linearizable read with, as etcd does. */
@@ -198,6 +199,44 @@ describe('faults', () => {
       }
     })
   }
+
+  it('a follower that crashes right after persisting a received snapshot recovers a consistent state', async () => {
+    let armed: string | undefined
+    let store: Store | undefined
+    let crashedAtSnapshot = false
+    const SNAPSHOT_KEY = '!raft-meta!snapshot'
+    // a database that lets the test crash its member the moment a snapshot's metadata is stored
+    class CrashAfterSnapshot extends MemoryLevel<Uint8Array, Uint8Array> {
+      constructor(private readonly member: string) {
+        super({ keyEncoding: 'view', valueEncoding: 'view' })
+      }
+      async _batch(operations: { type: string; key: unknown }[], options: object): Promise<void> {
+        await (MemoryLevel.prototype as unknown as { _batch(o: unknown, p: unknown): Promise<void> })._batch.call(this, operations, options)
+        const hit = operations.some((op) => op.type === 'put' && Buffer.from(op.key as Uint8Array).toString('latin1') === SNAPSHOT_KEY)
+        if (hit && armed === this.member) {
+          armed = undefined
+          crashedAtSnapshot = true
+          void store!.sim.crash(this.member)
+        }
+      }
+    }
+    store = await openManual({ members: 3, seed: 21, snapshotCount: 20, backend: (name) => new CrashAfterSnapshot(name), ...OPTS })
+    try {
+      const leader = store.sim.leader()!
+      const follower = store.memberNames.find((n) => n !== leader)!
+      const acked = await writeMany(store, leader, 'a', 5)
+      store.sim.isolate(follower)
+      for (const [k, v] of await writeMany(store, leader, 'b', 60)) acked.set(k, v)
+      armed = follower
+      store.sim.heal()
+      assert.ok(await store.sim.until(() => crashedAtSnapshot && store!.runningMember(follower) === undefined, 10_000), 'the follower received a snapshot and crashed')
+      await store.sim.restart(follower)
+      await assertConverged(store, 'after the crash during snapshot install')
+      await assertAllPresent(store, acked, 'after the crash during snapshot install')
+    } finally {
+      await store.close()
+    }
+  })
 
   it('the leader itself falls behind no one: snapshotting on every member keeps serving', async () => {
     const store = await openManual({ members: 3, seed: 2, snapshotCount: 5, ...OPTS })

@@ -20,6 +20,7 @@
  *   SIM_SEEDS=42            run seed 42 only (the replay command)
  *   SIM_SEEDS=1,2,3         run these seeds
  *   SIM_SEEDS=count:200     run 200 seeds, 1..200
+ *   SIM_SEEDS=1000-1099     run seeds 1000 to 1099
  *   SIM_OPS=5000            client operations per seed (default: 10,000+ in total over the CI seeds)
  * e.g. a long run: SIM_SEEDS=count:100 SIM_OPS=5000 node scripts/test.mjs test/store/simulation
  */
@@ -40,6 +41,8 @@ function seedsFromEnv(): number[] {
   if (raw === undefined || raw === '') return CI_SEEDS
   const count = /^count:(\d+)$/.exec(raw)
   if (count) return Array.from({ length: Number(count[1]) }, (_, i) => i + 1)
+  const span = /^(\d+)-(\d+)$/.exec(raw)
+  if (span) return Array.from({ length: Number(span[2]) - Number(span[1]) + 1 }, (_, i) => i + Number(span[1]))
   return raw.split(',').map((s) => {
     const n = Number(s.trim())
     if (!Number.isSafeInteger(n)) throw new Error(`SIM_SEEDS: not a seed: ${s}`)
