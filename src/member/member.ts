@@ -282,10 +282,18 @@ export class Member implements KVServer {
     if (rd.hardState) this.memory.setHardState(rd.hardState)
     // 2. send
     for (const m of rd.messages) this.send(m)
-    // 3. apply
-    for (const e of rd.committedEntries) {
-      await this.applyEntry(e)
+    // 3. apply, with group commit: every entry of this Ready in one backend batch, and the
+    //    proposers answered once it is stored (a crash before that re-applies from the log)
+    if (rd.committedEntries.length > 0) {
+      const answers: (() => void)[] = []
+      this.kv.beginBatch()
+      for (const e of rd.committedEntries) {
+        await this.applyEntry(e, answers)
+        if (this.stopped) return
+      }
+      await this.applyLock.run(() => this.kv.flush())
       if (this.stopped) return
+      for (const answer of answers) answer()
     }
     // 4. linearizable reads whose index is known
     for (const rs of rd.readStates) this.onReadState(rs)
@@ -315,6 +323,7 @@ export class Member implements KVServer {
 
   /** The member's state buckets (everything but its Raft log), for a follower that fell behind the log. */
   private async dumpState(): Promise<Uint8Array> {
+    await this.kv.flush() // the dump reads the database: store buffered writes first
     const entries: [Uint8Array, Uint8Array][] = []
     const db = this.cfg.db
     for await (const [k, v] of db.iterator({ keyEncoding: 'view', valueEncoding: 'view' }) as AsyncIterable<[Uint8Array, Uint8Array]>) {
@@ -355,7 +364,7 @@ export class Member implements KVServer {
     await this.raftStorage.compact(snap.metadata, Math.max(0, compactTo))
   }
 
-  private async applyEntry(e: Entry): Promise<void> {
+  private async applyEntry(e: Entry, answers: (() => void)[]): Promise<void> {
     if (e.index <= this.kv.consistentIndex) {
       // already in the state (restart, or a snapshot that ran ahead of this entry)
       this.appliedIndex = Math.max(this.appliedIndex, e.index)
@@ -391,8 +400,8 @@ export class Member implements KVServer {
         if (p) {
           this.pending.delete(req.header.id)
           p.timer.cancel()
-          if (outcome.ok) p.resolve(outcome.value)
-          else p.reject(outcome.error)
+          const o = outcome
+          answers.push(() => (o.ok ? p.resolve(o.value) : p.reject(o.error)))
         }
       }
     })
