@@ -22,7 +22,11 @@ const INT64_MIN = -(2n ** 63n)
 const INT64_MAX = 2n ** 63n - 1n
 
 /** Bytes in: a UTF-8 string or a `Uint8Array`. */
-export const bytesInput = z.union([z.string(), z.instanceof(Uint8Array)])
+export const bytesInput = z.union([
+  z.string(),
+  // any Uint8Array (a Node Buffer too), whatever its backing buffer, so bytes read from a response can be written back
+  z.custom<Uint8Array<ArrayBufferLike>>((v) => v instanceof Uint8Array, 'expected a string or a Uint8Array'),
+])
 
 const bytesField = bytesInput.optional().transform((v): Uint8Array => (v === undefined ? EMPTY : toBytes(v)))
 

@@ -95,6 +95,15 @@ describe('KV service limits and validation', () => {
     assert.equal(err.code, 'ErrInvalidRequest')
   })
 
+  test('bytes read from a response can be written back as they are (types and values)', async () => {
+    await store.kv.put({ key: 'rt', value: new Uint8Array([0, 255, 7]) })
+    const kv = (await store.kv.range({ key: 'rt' })).kvs[0]!
+    await store.kv.put({ key: kv.key, value: kv.value }) // must typecheck without a cast (npm run typecheck)
+    const again = (await store.kv.range({ key: kv.key })).kvs[0]!
+    assert.deepEqual([...again.value], [0, 255, 7])
+    assert.equal(again.version, 2)
+  })
+
   test('Store.open refuses bad options with a clear error', async () => {
     await assert.rejects(Store.open({ members: 2 as unknown as 3 }), /invalid Store options: members/)
     await assert.rejects(Store.open({ tickMs: -1 }), /invalid Store options: tickMs/)
