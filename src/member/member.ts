@@ -20,14 +20,14 @@ import type {
   TxnRequest,
   TxnResponse,
 } from '../api/messages.js'
-import { EtcdError, InvariantError, assert, etcdError } from '../errors.js'
+import { EtcdError, InvariantError, etcdError } from '../errors.js'
 import type { Clock, TimerHandle } from '../sim/clock.js'
 import type { Random } from '../sim/random.js'
 import type { Network } from '../sim/network.js'
 import { KVStore } from '../mvcc/index.js'
 import type { Event } from '../mvcc/index.js'
-import type { ConfChange, ConfState, Entry, Message, ReadState, Ready, SoftState } from '../raft/index.js'
-import { MemoryStorage, NONE, RaftError, RawNode } from '../raft/index.js'
+import type { ConfState, Entry, Message, ReadState, Ready, SoftState } from '../raft/index.js'
+import { MemoryStorage, NONE, RaftError, RawNode, decodeConfChange } from '../raft/index.js'
 import type { KVServer } from '../services/kv.js'
 import { Applier, isTxnReadonly } from './apply.js'
 import type { InternalRequest, InternalRequestBody } from './internal-request.js'
@@ -373,7 +373,7 @@ export class Member implements KVServer {
     }
     await this.applyLock.run(async () => {
       if (e.type === 'ConfChange') {
-        const cc = decodeRecord<ConfChange>(e.data)
+        const cc = decodeConfChange(e.data)
         this.confState = this.node.applyConfChange(cc)
         await this.kv.write().end({ consistentIndex: e.index })
         return
@@ -683,11 +683,4 @@ export class Member implements KVServer {
     // waits for reads and a background compaction, so the database can be closed and reopened
     await this.kv.close().catch(() => undefined) // a store that already failed has nothing left to wait for
   }
-}
-
-/** Turns a RaftError into the error etcd would answer with; anything else is rethrown. */
-export function raftToEtcd(err: unknown, hasLeader: boolean): EtcdError {
-  if (err instanceof RaftError) return etcdError(hasLeader ? 'LeaderChanged' : 'NoLeader', { cause: err })
-  if (err instanceof EtcdError) return err
-  assert(false, `unexpected error ${String(err)}`)
 }
