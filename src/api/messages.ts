@@ -162,3 +162,111 @@ export interface CompactionResponse {
 export function nestedHeader(revision: number): ResponseHeader {
   return { clusterId: '0', memberId: '0', revision, raftTerm: 0 }
 }
+
+// --- Lease (etcdserverpb.Lease*) ---
+
+/** etcdserverpb.LeaseGrantRequest: `id` 0 lets the server choose. */
+export interface LeaseGrantRequest {
+  /** Requested time to live, in seconds. */
+  ttl: number
+  /** Requested lease id (decimal string), `'0'` for a server-chosen one. */
+  id: string
+}
+
+/** etcdserverpb.LeaseGrantResponse. */
+export interface LeaseGrantResponse {
+  header: ResponseHeader
+  id: string
+  /** The TTL granted, in seconds (at least the minimum TTL). */
+  ttl: number
+  error: string
+}
+
+/** etcdserverpb.LeaseRevokeRequest. */
+export interface LeaseRevokeRequest {
+  id: string
+}
+
+/** etcdserverpb.LeaseRevokeResponse. */
+export interface LeaseRevokeResponse {
+  header: ResponseHeader
+}
+
+/** etcdserverpb.LeaseKeepAliveRequest. */
+export interface LeaseKeepAliveRequest {
+  id: string
+}
+
+/** etcdserverpb.LeaseKeepAliveResponse: `ttl` 0 means the lease no longer exists. */
+export interface LeaseKeepAliveResponse {
+  header: ResponseHeader
+  id: string
+  ttl: number
+}
+
+/** etcdserverpb.LeaseTimeToLiveRequest. */
+export interface LeaseTimeToLiveRequest {
+  id: string
+  /** List the keys attached to the lease. */
+  keys: boolean
+}
+
+/** etcdserverpb.LeaseTimeToLiveResponse: `ttl` -1 when the lease does not exist (or has expired). */
+export interface LeaseTimeToLiveResponse {
+  header: ResponseHeader
+  id: string
+  /** Remaining TTL in seconds. */
+  ttl: number
+  /** The TTL the lease was granted with. */
+  grantedTtl: number
+  keys: Bytes[]
+}
+
+/** etcdserverpb.LeaseLeasesResponse. */
+export interface LeaseLeasesResponse {
+  header: ResponseHeader
+  leases: { id: string }[]
+}
+
+// --- Watch (etcdserverpb.Watch*, mvccpb.Event) ---
+
+/** mvccpb.Event.EventType. */
+export type EventType = 'PUT' | 'DELETE'
+
+/** mvccpb.Event: one change of one key; for DELETE, `kv` holds the key and the delete's modRevision. */
+export interface WatchEvent {
+  type: EventType
+  kv: KeyValue
+  /** The key's previous state, when the watch asked for `prevKv` and there was one. */
+  prevKv?: KeyValue
+}
+
+/** WatchCreateRequest.FilterType. */
+export type WatchFilter = 'NOPUT' | 'NODELETE'
+
+/** etcdserverpb.WatchCreateRequest. */
+export interface WatchCreateRequest {
+  key: Bytes
+  rangeEnd: Bytes
+  /** First revision to report (inclusive); 0 means "from the next revision". */
+  startRevision: number
+  progressNotify: boolean
+  filters: WatchFilter[]
+  prevKv: boolean
+  /** Requested watch id (decimal string), `'0'` for a server-chosen one. */
+  watchId: string
+  fragment: boolean
+}
+
+/** etcdserverpb.WatchResponse. */
+export interface WatchResponse {
+  header: ResponseHeader
+  watchId: string
+  created: boolean
+  canceled: boolean
+  /** Set when the start revision was compacted: the watch is canceled. */
+  compactRevision: number
+  cancelReason: string
+  fragment: boolean
+  events: WatchEvent[]
+}
