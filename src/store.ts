@@ -19,10 +19,15 @@ import type { SimulationHost } from './sim/simulation.js'
 import type { Message } from './raft/index.js'
 import { Member } from './member/member.js'
 import type { MemberEvent, MemberTiming, PeerInfo } from './member/member.js'
+import type { LeaseServer } from './services/lease.js'
 import { KVService, DEFAULT_KV_LIMITS } from './services/kv.js'
 import type { KVLimits, KVServer } from './services/kv.js'
 import type { KVApi } from './services/kv-api.js'
 import { Namespace } from './client/namespace.js'
+import { LeaseService } from './services/lease.js'
+import type { LeaseApi } from './services/lease-api.js'
+import { Lease, leaseFacade } from './client/lease.js'
+import type { LeaseFacade, LeaseOptions } from './client/lease.js'
 import type { Event } from './mvcc/index.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any abstract-level database, whatever its default encodings
@@ -93,6 +98,8 @@ export interface MemberHandle {
   readonly id: string
   /** etcd's KV service served by this member alone, as a client connected to this endpoint. */
   readonly kv: KVApi
+  /** etcd's Lease service served by this member (renewals forwarded to the leader, as etcd does). */
+  readonly lease: LeaseApi
 }
 
 interface Slot {
@@ -145,6 +152,13 @@ export class Store extends Namespace {
   private readonly network: Network<Message>
   private readonly clockRef: Clock
   private closed = false
+  /** Typed leases still kept alive; released on close. */
+  private readonly liveLeases = new Set<Lease>()
+  /**
+   * etcd's Lease service (`store.lease.grant({ ttl })`, `revoke`, `keepAliveOnce`,
+   * `timeToLive`, `leases`), and the factory of typed, kept-alive leases: `store.lease(10)`.
+   */
+  readonly lease: LeaseFacade
 
   private constructor(init: {
     kv: KVApi
@@ -169,6 +183,12 @@ export class Store extends Namespace {
     this.random = init.random
     this.network = init.network
     this.clockRef = init.clock
+    const leaseApi = new LeaseService(() => this.endpoint(), () => this.clockRef.hold?.() ?? (() => undefined))
+    this.lease = leaseFacade(leaseApi, (ttl: number, options?: LeaseOptions) => {
+      const l = new Lease(leaseApi, this.kv, this.keyPrefix, this.clockRef, ttl, options, (done) => this.liveLeases.delete(done))
+      this.liveLeases.add(l)
+      return l
+    })
   }
 
   /**
@@ -310,6 +330,7 @@ export class Store extends Namespace {
       random: this.random.fork(`member/${slot.name}`),
       network: this.network,
       timing: this.timing,
+      peer: (id) => this.running().find((m) => m.id === id),
       onEvent: (e) => this.onMemberEvent(slot, e),
     })
   }
@@ -354,7 +375,7 @@ export class Store extends Namespace {
   }
 
   /** The member a client would talk to: the leader if known, else the first running member. */
-  private endpoint(): KVServer {
+  private endpoint(): KVServer & LeaseServer {
     if (this.closed) throw etcdError('StoreClosed')
     const m = this.leaderMember() ?? this.running()[0]
     if (m === undefined) throw etcdError('Stopped')
@@ -371,7 +392,13 @@ export class Store extends Namespace {
       if (m === undefined || m.isStopped) throw etcdError('Stopped')
       return m
     }, this.limits, () => this.clockRef.hold?.() ?? (() => undefined))
-    return { name: slot.name, id: slot.id, kv }
+    const lease = new LeaseService(() => {
+      if (this.closed) throw etcdError('StoreClosed')
+      const m = slot.member
+      if (m === undefined || m.isStopped) throw etcdError('Stopped')
+      return m
+    }, () => this.clockRef.hold?.() ?? (() => undefined))
+    return { name: slot.name, id: slot.id, kv, lease }
   }
 
   /** Names of the members, in order. */
@@ -436,6 +463,7 @@ export class Store extends Namespace {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    for (const l of [...this.liveLeases]) l.release()
     for (const slot of this.slots) await slot.member?.stop().catch(() => undefined)
     this.network.close()
     for (const slot of this.slots) {

@@ -10,6 +10,10 @@ import type {
   CompactionRequest,
   CompactionResponse,
   DeleteRangeRequest,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
   DeleteRangeResponse,
   KeyValue,
   PutRequest,
@@ -23,9 +27,10 @@ import type {
 } from '../api/messages.js'
 import { nestedHeader } from '../api/messages.js'
 import { EMPTY, compareBytes } from '../api/bytes.js'
-import { etcdError } from '../errors.js'
+import { assert, etcdError } from '../errors.js'
 import type { KVStore, TxnWrite, RangeResult, Event } from '../mvcc/index.js'
 import type { InternalRequest } from './internal-request.js'
+import type { Lessor } from '../lease/lessor.js'
 
 /** Something that answers MVCC ranges: the store itself or a write txn (which sees its own writes). */
 interface RangeReader {
@@ -36,6 +41,9 @@ interface RangeReader {
 export interface LeaseLookup {
   exists(id: string): boolean
 }
+
+/** The lease state the applier changes: a {@link Lessor} (grant, revoke, attachments). */
+export type LeaseState = Pick<Lessor, 'exists' | 'grant' | 'revoke' | 'sortedKeys' | 'applyEvents'>
 
 /** What applying one request produced: the response, or etcd's error, and the MVCC events. */
 export interface ApplyResult<R> {
@@ -121,7 +129,15 @@ export class Applier {
   constructor(
     private readonly kv: KVStore,
     private readonly leases: LeaseLookup = { exists: () => false },
+    /** The member's lessor; without it lease requests cannot be applied and keys attach to nothing. */
+    private readonly lessor?: LeaseState,
+    /** The member's clock time, for the expiry of a lease granted on the primary. */
+    private readonly now: () => number = () => 0,
   ) {}
+
+  private attach(events: readonly Event[]): void {
+    if (events.length > 0) this.lessor?.applyEvents(events)
+  }
 
   /** A range outside any txn, at the store's current state (or `request.revision`). */
   async range(r: RangeRequest): Promise<RangeResponse> {
@@ -167,6 +183,8 @@ export class Applier {
     if ('put' in req) return this.put(req.put, index)
     if ('deleteRange' in req) return this.deleteRange(req.deleteRange, index)
     if ('txn' in req) return this.txn(req.txn, index)
+    if ('leaseGrant' in req) return { response: await this.leaseGrant(req.leaseGrant, index), events: [] }
+    if ('leaseRevoke' in req) return this.leaseRevoke(req.leaseRevoke, index)
     return { response: await this.compaction(req.compaction, index), events: [] }
   }
 
@@ -183,6 +201,7 @@ export class Applier {
     }
     const events = txn.changes()
     await txn.end(meta(index))
+    this.attach(events)
     return { response, events }
   }
 
@@ -212,6 +231,7 @@ export class Applier {
     const response = await this.deleteIn(txn, dr)
     const events = txn.changes()
     await txn.end(meta(index))
+    this.attach(events)
     return { response, events }
   }
 
@@ -241,6 +261,7 @@ export class Applier {
     const events = txn.changes()
     response.header = nestedHeader(txn.beginRev + (events.length > 0 ? 1 : 0))
     await txn.end(meta(index))
+    this.attach(events)
     return { response, events }
   }
 
@@ -315,6 +336,33 @@ export class Applier {
     }
     // A nested txn's header stays empty in etcd; the top-level caller overwrites its own.
     return { header: nestedHeader(0), succeeded, responses }
+  }
+
+  /**
+   * Applies a lease grant (etcd `applierV3backend.LeaseGrant`): the lease record is stored
+   * in the same batch as the entry's index. Errors (exists, TTL too large) change nothing.
+   */
+  async leaseGrant(r: LeaseGrantRequest, index?: number): Promise<LeaseGrantResponse> {
+    assert(this.lessor !== undefined, 'lease request applied without a lessor')
+    const { lease, ops } = this.lessor.grant(r.id, r.ttl, this.now())
+    await this.kv.write().end({ ...meta(index), extra: ops })
+    return { header: nestedHeader(this.kv.rev), id: lease.id, ttl: lease.ttl, error: '' }
+  }
+
+  /**
+   * Applies a lease revoke (etcd `lessor.Revoke`): every attached key is deleted, in key
+   * order, in one write (one revision), and the lease record is removed in the same batch.
+   */
+  async leaseRevoke(r: LeaseRevokeRequest, index?: number): Promise<ApplyResult<LeaseRevokeResponse>> {
+    assert(this.lessor !== undefined, 'lease request applied without a lessor')
+    if (!this.lessor.exists(r.id)) throw etcdError('LeaseNotFound')
+    const txn = this.kv.write()
+    for (const key of this.lessor.sortedKeys(r.id)) await txn.deleteRange(key, undefined)
+    const events = txn.changes()
+    const ops = this.lessor.revoke(r.id)
+    await txn.end({ ...meta(index), extra: ops })
+    this.attach(events)
+    return { response: { header: nestedHeader(this.kv.rev) }, events }
   }
 
   /** Applies a compaction (etcd `applierV3backend.Compaction`). */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CompactionRequest, DeleteRangeRequest, PutRequest, TxnRequest } from '../api/messages.js'
+import type { CompactionRequest, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, TxnRequest } from '../api/messages.js'
 
 /** Identifies a proposal: the proposing member and a request id unique within it. */
 export interface RequestHeader {
@@ -21,6 +21,9 @@ export type InternalRequestBody =
   | { deleteRange: DeleteRangeRequest }
   | { txn: TxnRequest }
   | { compaction: CompactionRequest }
+  /** `id` is never '0': the proposing member chose one (etcd's LeaseGrant picks it before proposing). */
+  | { leaseGrant: LeaseGrantRequest }
+  | { leaseRevoke: LeaseRevokeRequest }
 
 /** One proposed operation with its header (etcd `InternalRaftRequest`). */
 export type InternalRequest = { header: RequestHeader } & InternalRequestBody

@@ -12,6 +12,14 @@ import type {
   CompactionResponse,
   DeleteRangeRequest,
   DeleteRangeResponse,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
   PutRequest,
   PutResponse,
   RangeRequest,
@@ -29,6 +37,8 @@ import type { Event } from '../mvcc/index.js'
 import type { ConfState, Entry, Message, ReadState, Ready, SoftState } from '../raft/index.js'
 import { MemoryStorage, NONE, RaftError, RawNode, decodeConfChange } from '../raft/index.js'
 import type { KVServer } from '../services/kv.js'
+import type { LeaseServer } from '../services/lease.js'
+import { LeaseExpiredError, Lessor, NotPrimaryError } from '../lease/lessor.js'
 import { Applier, isTxnReadonly } from './apply.js'
 import type { InternalRequest, InternalRequestBody } from './internal-request.js'
 import { decodeRecord, encodeRecord } from './record-codec.js'
@@ -75,6 +85,11 @@ export interface MemberConfig {
   random: Random
   network: Network<Message>
   timing: MemberTiming
+  /**
+   * Another running member by id, to forward a lease renew or time-to-live to the leader
+   * (etcd forwards them over its peer HTTP API); absent, only the leader serves them.
+   */
+  peer?: (id: string) => Member | undefined
   /** Called with cluster events (leader changes). */
   onEvent?: (event: MemberEvent) => void
 }
@@ -110,13 +125,30 @@ function startsWith(k: Uint8Array, prefix: Uint8Array): boolean {
   return true
 }
 
+/** How often the primary looks for expired leases, in ms of cluster time (etcd's lessor runLoop: 500 ms). */
+const LEASE_CHECK_MS = 500
+
+/**
+ * The smallest lease TTL in seconds (etcd: `minTTL = (3 * electionTicks / 2) * heartbeat`,
+ * rounded up to whole seconds), so a lease outlives a leader election.
+ */
+export function minLeaseTtl(timing: Pick<MemberTiming, 'tickMs' | 'electionTicks'>): number {
+  return Math.max(1, Math.ceil((Math.floor((3 * timing.electionTicks) / 2) * timing.tickMs) / 1000))
+}
+
 /** One member of the cluster. Create it with {@link Member.open}. */
-export class Member implements KVServer {
+export class Member implements KVServer, LeaseServer {
   readonly name: string
   readonly id: string
   readonly clusterId: string
   private readonly cfg: MemberConfig
   private kv!: KVStore
+  private lessor!: Lessor
+  private leaseIds!: Random
+  private raftState: SoftState['raftState'] = 'Follower'
+  private ticks = 0
+  /** Waits of lease requests retrying for a leader; woken on halt so they fail at once. */
+  private readonly sleepers = new Set<() => void>()
   private applier!: Applier
   private raftStorage!: RaftStorage
   private memory!: MemoryStorage
@@ -161,7 +193,7 @@ export class Member implements KVServer {
     const { db } = this.cfg
     if (db.status !== 'open') await db.open()
     this.kv = await KVStore.open(db)
-    this.applier = new Applier(this.kv)
+    await this.openLessor()
     const loaded = await RaftStorage.open(db)
     this.raftStorage = loaded.storage
     this.memory = loaded.memory
@@ -181,6 +213,8 @@ export class Member implements KVServer {
     this.appliedIndex = Math.max(Math.min(this.kv.consistentIndex, hs.commit), this.memory.snapshot().metadata.index)
     this.snapshotIndex = this.memory.snapshot().metadata.index
     this.incarnation = this.cfg.random.int(0x7fffffff).toString(36)
+    // a restarted member must not draw the lease ids of its previous run again
+    this.leaseIds = this.cfg.random.fork(`lease-ids/${hs.term}/${this.appliedIndex}/${this.kv.rev}`)
     this.node = new RawNode({
       id: this.id,
       storage: this.memory,
@@ -200,6 +234,18 @@ export class Member implements KVServer {
 
   // --- the Raft loop ---
 
+  /** Opens the lessor over the MVCC store's backend and the applier over both. */
+  private async openLessor(): Promise<void> {
+    const wasPrimary = this.lessor?.isPrimary ?? false
+    this.lessor = await Lessor.open(this.kv, minLeaseTtl(this.cfg.timing))
+    this.applier = new Applier(this.kv, this.lessor, this.lessor, () => this.cfg.clock.now())
+    if (wasPrimary) this.lessor.promote(this.cfg.clock.now(), this.electionTimeoutMs())
+  }
+
+  private electionTimeoutMs(): number {
+    return this.cfg.timing.electionTicks * this.cfg.timing.tickMs
+  }
+
   private scheduleTick(): void {
     if (this.stopped) return
     this.ticker = this.cfg.clock.setTimer(this.cfg.timing.tickMs, () => {
@@ -207,6 +253,7 @@ export class Member implements KVServer {
       this.node.tick()
       this.kick()
       this.scheduleTick()
+      if (++this.ticks % Math.max(1, Math.round(LEASE_CHECK_MS / this.cfg.timing.tickMs)) === 0) this.revokeExpiredLeases()
     })
   }
 
@@ -347,7 +394,7 @@ export class Member implements KVServer {
         ...dump.entries.map(([key, value]) => ({ type: 'put' as const, key, value, keyEncoding: 'view', valueEncoding: 'view' })),
       ])
       this.kv = await KVStore.open(db)
-      this.applier = new Applier(this.kv)
+      await this.openLessor()
     })
     this.appliedIndex = Math.max(this.appliedIndex, dump.consistentIndex)
     this.notifyApplied()
@@ -381,6 +428,8 @@ export class Member implements KVServer {
       if (e.data.length === 0) {
         // the empty entry a new leader appends
         await this.kv.write().end({ consistentIndex: e.index })
+        // etcd promotes the lessor once the leader has applied every entry of the previous terms
+        if (this.raftState === 'Leader') this.lessor.promote(this.cfg.clock.now(), this.electionTimeoutMs())
         return
       }
       const req = decodeRecord<InternalRequest>(e.data)
@@ -417,6 +466,9 @@ export class Member implements KVServer {
   }
 
   private onSoftState(ss: SoftState): void {
+    this.raftState = ss.raftState
+    // etcd's updateLeadership: a member that does not lead keeps every lease forever
+    if (ss.raftState !== 'Leader' && this.lessor.isPrimary) this.lessor.demote()
     if (ss.lead === this.lead) return
     const previous = this.lead
     this.lead = ss.lead
@@ -602,6 +654,102 @@ export class Member implements KVServer {
     return resp
   }
 
+  // --- leases ---
+
+  /** Grants a lease through Raft (etcd `LeaseGrant`); id `'0'` draws a positive int63 id first, as etcd does before proposing. */
+  async leaseGrant(r: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    let id = r.id
+    while (id === '0' || (r.id === '0' && this.lessor.exists(id))) id = (this.leaseIds.uint64() & ((1n << 63n) - 1n)).toString()
+    const resp = await this.propose<LeaseGrantResponse>({ leaseGrant: { ttl: r.ttl, id } })
+    resp.header = this.header(resp.header.revision)
+    return resp
+  }
+
+  /** Revokes a lease through Raft, deleting its keys in one revision (etcd `LeaseRevoke`). */
+  async leaseRevoke(r: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
+    const resp = await this.propose<LeaseRevokeResponse>({ leaseRevoke: r })
+    resp.header = this.header(resp.header.revision)
+    return resp
+  }
+
+  /**
+   * Renews a lease on the leader (etcd `LeaseRenew`): not a Raft entry; a follower forwards
+   * it to the leader. Throws `LeaseNotFound` for an unknown lease.
+   */
+  async leaseRenew(r: { id: string }): Promise<LeaseKeepAliveResponse> {
+    const ttl = await this.onLeader((leader) => leader.lessor.renew(r.id, leader.cfg.clock.now()))
+    return { header: this.header(this.kv.rev), id: r.id, ttl }
+  }
+
+  /** A lease's remaining TTL as the leader sees it (etcd `LeaseTimeToLive`); `LeaseNotFound` when unknown. */
+  async leaseTimeToLive(r: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
+    const resp = await this.onLeader((leader) => {
+      const lease = leader.lessor.lookup(r.id)
+      if (lease === undefined) throw etcdError('LeaseNotFound')
+      return {
+        id: r.id,
+        ttl: leader.lessor.remaining(lease, leader.cfg.clock.now()),
+        grantedTtl: lease.ttl,
+        keys: r.keys ? leader.lessor.sortedKeys(r.id) : [],
+      }
+    })
+    return { header: this.header(this.kv.rev), ...resp }
+  }
+
+  /** Every lease this member knows (etcd `LeaseLeases`, served locally). */
+  async leaseLeases(): Promise<LeaseLeasesResponse> {
+    this.assertRunning()
+    return { header: this.header(this.kv.rev), leases: this.lessor.list().map((l) => ({ id: l.id })) }
+  }
+
+  /**
+   * Runs `fn` on the leader's lessor: here if this member leads, else on the leader when the
+   * network lets this member reach it (etcd forwards over peer HTTP). Retries every tick
+   * while there is no reachable primary (a new leader not yet promoted, an expired lease
+   * whose revoke is pending) until the request timeout.
+   */
+  private async onLeader<T>(fn: (leader: Member) => T): Promise<T> {
+    this.assertRunning()
+    const { clock, network, timing } = this.cfg
+    const deadline = clock.now() + timing.requestTimeoutMs
+    for (;;) {
+      this.assertRunning()
+      const leader = this.lead === NONE ? undefined : this.lead === this.id ? this : this.cfg.peer?.(this.lead)
+      if (leader !== undefined && !leader.isStopped && (leader === this || (network.canReach(this.name, leader.name) && network.canReach(leader.name, this.name)))) {
+        try {
+          return fn(leader)
+        } catch (err) {
+          // not the primary yet, or an expired lease awaiting its revoke: etcd retries until the deadline
+          if (!(err instanceof NotPrimaryError || err instanceof LeaseExpiredError)) throw err
+        }
+      }
+      if (clock.now() >= deadline) throw etcdError(this.lead === NONE ? 'NoLeader' : 'Timeout')
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          this.sleepers.delete(wake)
+          timer.cancel()
+          resolve()
+        }
+        const timer = clock.setTimer(timing.tickMs, wake)
+        this.sleepers.add(wake)
+      })
+    }
+  }
+
+  /** On the primary, proposes a revoke for every expired lease (etcd's revokeExpiredLeases and the server's revoke loop). */
+  private revokeExpiredLeases(): void {
+    if (this.stopped || this.raftState !== 'Leader') return
+    for (const id of this.lessor.takeExpired(this.cfg.clock.now())) {
+      // fire and forget, as etcd's revoke goroutines: a revoke that fails is proposed again after EXPIRED_RETRY_MS
+      void this.propose({ leaseRevoke: { id } }).catch(() => undefined)
+    }
+  }
+
+  /** The member's lessor (read-only use: tests, status). */
+  get leases(): Lessor {
+    return this.lessor
+  }
+
   // --- observation and lifecycle ---
 
   /** The leader this member currently follows (`'0'` when it knows none). */
@@ -670,6 +818,7 @@ export class Member implements KVServer {
     this.readsInFlight.clear()
     for (const w of this.readBatch) w.reject(reason)
     this.readBatch = []
+    for (const wake of [...this.sleepers]) wake()
   }
 
   /**

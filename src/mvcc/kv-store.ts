@@ -78,8 +78,9 @@ export interface TxnWrite {
   /**
    * Stores every change, the new revision and `consistentIndex` (when given) in one
    * batch, then makes the revision visible. A write without changes stores only the index.
+   * `extra` writes of other buckets (leases) go in the same batch.
    */
-  end(meta?: { consistentIndex?: number }): Promise<void>
+  end(meta?: { consistentIndex?: number; extra?: readonly BackendOp[] }): Promise<void>
 }
 
 /** What {@link KVStore.compact} hands back once the compaction is scheduled. */
@@ -277,6 +278,55 @@ export class KVStore {
   }
 
   /**
+   * The events of the keys in a range at main revisions `fromRev`..`toRev` (inclusive), in
+   * revision order (etcd's `rangeEventsWithReverse` over `RangeSince`): what a watcher
+   * catching up from history replays. Revisions are resolved from the index when called,
+   * so a compaction that starts later waits for the read. Fails with `Compacted` when
+   * `fromRev` < the compaction revision (watchers see that as a compacted watch).
+   */
+  eventsBetween(key: Uint8Array, end: RangeEnd, fromRev: number, toRev: number): Promise<Event[]> {
+    const s = this.#s
+    try {
+      s.checkUsable()
+      if (fromRev < s.compactMainRev) throw etcdError('Compacted')
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const revs = s.index.rangeSince(key, end, fromRev).filter((r) => r.main <= toRev)
+    const work = async (): Promise<Event[]> => {
+      const out: (Event | undefined)[] = new Array(revs.length)
+      const missing: Uint8Array[] = []
+      const missingAt: number[] = []
+      revs.forEach((r, i) => {
+        const own = s.unflushed.size > 0 ? s.unflushed.get(revisionId(r)) : undefined
+        // an unflushed tombstone is buffered with modRevision 0 (a put's is its revision)
+        if (own !== undefined) out[i] = own.modRevision === 0 ? deleteEvent(own.key, r.main) : { type: 'PUT', kv: own }
+        else {
+          missing.push(encodeRevision(r))
+          missingAt.push(i)
+        }
+      })
+      if (missing.length > 0) {
+        // a tombstone is stored under its marked key: look up both encodings
+        const plain = await s.backend.key.getMany(missing)
+        const marked = await s.backend.key.getMany(missingAt.map((i) => encodeRevision(revs[i]!, true)))
+        missingAt.forEach((at, j) => {
+          const r = revs[at]!
+          const put = plain[j]
+          const del = marked[j]
+          if (put !== undefined) out[at] = { type: 'PUT', kv: decodeKeyValue(put) }
+          else {
+            assert(del !== undefined, `revision ${revisionId(r)} is indexed but not stored`)
+            out[at] = deleteEvent(decodeKeyValue(del).key, r.main)
+          }
+        })
+      }
+      return out as Event[]
+    }
+    return s.track(work())
+  }
+
+  /**
    * Starts group commit (etcd's batch transaction): writes ended from now on become
    * visible at once but are stored together by {@link KVStore.flush}. A member applies all
    * the entries of one Raft Ready this way and answers its clients after the flush; if it
@@ -440,6 +490,11 @@ async function restoreIndex(backend: Backend, index: TreeIndex): Promise<number>
   return maxRev
 }
 
+/** A delete event as etcd's watchers see it: the key, and the delete's revision as `modRevision`. */
+function deleteEvent(key: Uint8Array, rev: number): Event {
+  return { type: 'DELETE', kv: { key, value: new Uint8Array(0), createRevision: 0, modRevision: rev, version: 0, lease: '0' } }
+}
+
 /** Deletes the records at or below `rev` that compaction did not keep, in batches (etcd's `scheduleCompaction`). */
 async function deleteCompacted(s: StoreState, rev: number, keep: RevisionSet): Promise<void> {
   const end = encodeRevision({ main: rev + 1, sub: 0 })
@@ -511,7 +566,7 @@ class StoreTxnWrite implements TxnWrite {
     return this.#changes
   }
 
-  async end(meta: { consistentIndex?: number } = {}): Promise<void> {
+  async end(meta: { consistentIndex?: number; extra?: readonly BackendOp[] } = {}): Promise<void> {
     this.#checkOpen()
     this.#ended = true
     const s = this.#s
@@ -519,6 +574,7 @@ class StoreTxnWrite implements TxnWrite {
     const ops = this.#ops
     if (changed) ops.push(s.backend.metaPut('currentRevision', this.beginRev + 1))
     if (meta.consistentIndex !== undefined) ops.push(s.backend.metaPut('consistentIndex', meta.consistentIndex))
+    if (meta.extra !== undefined) ops.push(...meta.extra)
     if (s.batching) {
       // group commit: visible now, stored by the next flush()
       for (const [id, kv] of this.#pending) s.unflushed.set(id, kv)
@@ -549,6 +605,8 @@ class StoreTxnWrite implements TxnWrite {
       key: encodeRevision(idxRev, true),
       value: encodeKeyValue({ key, value: EMPTY, createRevision: 0, modRevision: 0, version: 0, lease: '0' }),
     })
+    // buffered like a put's record so that a watcher's catch-up (eventsBetween) finds it before the flush
+    this.#pending.set(revisionId(idxRev), { key, value: EMPTY, createRevision: 0, modRevision: 0, version: 0, lease: '0' })
     const ok = this.#s.index.tombstone(key, idxRev)
     assert(ok, 'tombstone of a key the index just listed as live')
     this.#changes.push({

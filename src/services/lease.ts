@@ -1,0 +1,107 @@
+/**
+ * The Lease service (etcd's `v3rpc` LeaseServer): parses each request with zod, then hands it
+ * to a member. Grants and revokes go through Raft; renewals and time-to-live are answered by
+ * the leader (a member forwards them); a missing lease is reported as etcd's gateway does:
+ * keep-alive `ttl` 0, time-to-live `ttl` -1.
+ *
+ * @module
+ */
+import type {
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
+} from '../api/messages.js'
+import { isEtcdError } from '../errors.js'
+import { parseRequest } from './kv-schema.js'
+import type { LeaseApi, LeaseIdInput } from './lease-api.js'
+import {
+  leaseGrantRequestSchema,
+  leaseKeepAliveRequestSchema,
+  leaseLeasesRequestSchema,
+  leaseRevokeRequestSchema,
+  leaseTimeToLiveRequestSchema,
+} from './lease-schema.js'
+
+/** What the Lease service needs from a member (etcd's `Lessor` side of `EtcdServer`). */
+export interface LeaseServer {
+  leaseGrant(r: LeaseGrantRequest): Promise<LeaseGrantResponse>
+  leaseRevoke(r: LeaseRevokeRequest): Promise<LeaseRevokeResponse>
+  /** Throws `LeaseNotFound` for an unknown lease. */
+  leaseRenew(r: { id: string }): Promise<LeaseKeepAliveResponse>
+  /** Throws `LeaseNotFound` for an unknown lease. */
+  leaseTimeToLive(r: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse>
+  leaseLeases(): Promise<LeaseLeasesResponse>
+}
+
+/** etcd's Lease service in front of one member (or the cluster's leader). */
+export class LeaseService implements LeaseApi {
+  constructor(
+    private readonly server: () => LeaseServer,
+    /** Keeps the host alive while a request is in flight (see `Clock.hold`). */
+    private readonly hold: () => () => void = () => () => undefined,
+  ) {}
+
+  private async held<T>(run: () => Promise<T>): Promise<T> {
+    const release = this.hold()
+    try {
+      return await run()
+    } finally {
+      release()
+    }
+  }
+
+  /** Creates a lease (etcd `LeaseGrant`); the TTL granted is at least the cluster's minimum. */
+  async grant(request: { ttl: number; id?: LeaseIdInput }): Promise<LeaseGrantResponse> {
+    const r = parseRequest(leaseGrantRequestSchema, request, 'LeaseGrantRequest')
+    return this.held(() => this.server().leaseGrant(r))
+  }
+
+  /** Revokes a lease, deleting its keys in one revision (etcd `LeaseRevoke`). */
+  async revoke(request: { id: LeaseIdInput }): Promise<LeaseRevokeResponse> {
+    const r = parseRequest(leaseRevokeRequestSchema, request, 'LeaseRevokeRequest')
+    return this.held(() => this.server().leaseRevoke(r))
+  }
+
+  /** Renews a lease once (etcd `LeaseKeepAlive`); `ttl` 0 when the lease does not exist. */
+  async keepAliveOnce(request: { id: LeaseIdInput }): Promise<LeaseKeepAliveResponse> {
+    const r = parseRequest(leaseKeepAliveRequestSchema, request, 'LeaseKeepAliveRequest')
+    const server = this.server()
+    return this.held(async () => {
+      try {
+        return await server.leaseRenew(r)
+      } catch (err) {
+        if (!isEtcdError(err, 'LeaseNotFound')) throw err
+        // etcd's keep-alive stream answers an unknown lease with TTL 0, not an error
+        const { header } = await server.leaseLeases()
+        return { header, id: r.id, ttl: 0 }
+      }
+    })
+  }
+
+  /** A lease's remaining and granted TTL (etcd `LeaseTimeToLive`); `ttl` -1 when it does not exist. */
+  async timeToLive(request: { id: LeaseIdInput; keys?: boolean }): Promise<LeaseTimeToLiveResponse> {
+    const r = parseRequest(leaseTimeToLiveRequestSchema, request, 'LeaseTimeToLiveRequest')
+    const server = this.server()
+    return this.held(async () => {
+      try {
+        return await server.leaseTimeToLive(r)
+      } catch (err) {
+        if (!isEtcdError(err, 'LeaseNotFound')) throw err
+        // etcd's LeaseServer turns a missing lease into TTL -1 with no keys
+        const { header } = await server.leaseLeases()
+        return { header, id: r.id, ttl: -1, grantedTtl: 0, keys: [] }
+      }
+    })
+  }
+
+  /** Every live lease (etcd `LeaseLeases`). */
+  async leases(request?: Record<string, never>): Promise<LeaseLeasesResponse> {
+    parseRequest(leaseLeasesRequestSchema, request, 'LeaseLeasesRequest')
+    return this.held(() => this.server().leaseLeases())
+  }
+}
