@@ -9,7 +9,7 @@ import type { AbstractLevel } from 'abstract-level'
 import { MemoryLevel } from 'memory-level'
 import { EventEmitter } from 'eventemitter3'
 import { z } from 'zod'
-import { EtcdError, InvalidArgumentError, etcdError } from './errors.js'
+import { ERRORS, EtcdError, InvalidArgumentError, etcdError } from './errors.js'
 import type { Clock } from './sim/clock.js'
 import { ManualClock, RealClock } from './sim/clock.js'
 import { Random } from './sim/random.js'
@@ -29,6 +29,11 @@ import type { LeaseApi } from './services/lease-api.js'
 import { Lease, leaseFacade } from './client/lease.js'
 import type { LeaseFacade, LeaseOptions } from './client/lease.js'
 import type { Event } from './mvcc/index.js'
+import { WatchableStore } from './watch/watchable-store.js'
+import { WatchService, DEFAULT_WATCH_BUFFER } from './services/watch.js'
+import type { WatchApi } from './services/watch-api.js'
+import { WatchBuilder, watchFacade } from './client/watch-builder.js'
+import type { WatchFacade } from './client/watch-builder.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any abstract-level database, whatever its default encodings
 /** Any abstract-level database, whatever its default encodings (each member's storage). */
@@ -58,6 +63,10 @@ export interface StoreOptions {
   snapshotCount?: number
   /** Request limits (etcd's `--max-request-bytes`, `--max-txn-ops`). */
   limits?: Partial<KVLimits>
+  /** Period of watch progress notifications (`progressNotify` watches), in ms of the store's clock. Default 600000 (etcd: 10 minutes). */
+  watchProgressNotifyMs?: number
+  /** Event responses a watch stream buffers before its watcher is slow and catches up from history later (etcd's 128). */
+  watchBufferSize?: number
 }
 
 const optionsSchema = z.strictObject({
@@ -71,6 +80,8 @@ const optionsSchema = z.strictObject({
   heartbeatTicks: z.number().int().min(1).optional(),
   requestTimeoutMs: z.number().positive().optional(),
   snapshotCount: z.number().int().min(1).optional(),
+  watchProgressNotifyMs: z.number().positive().optional(),
+  watchBufferSize: z.number().int().positive().optional(),
   limits: z
     .strictObject({ maxRequestBytes: z.number().int().positive().optional(), maxTxnOps: z.number().int().positive().optional() })
     .optional(),
@@ -100,6 +111,8 @@ export interface MemberHandle {
   readonly kv: KVApi
   /** etcd's Lease service served by this member (renewals forwarded to the leader, as etcd does). */
   readonly lease: LeaseApi
+  /** etcd's Watch service served by this member alone. */
+  readonly watch: WatchApi
 }
 
 interface Slot {
@@ -159,6 +172,15 @@ export class Store extends Namespace {
    * `timeToLive`, `leases`), and the factory of typed, kept-alive leases: `store.lease(10)`.
    */
   readonly lease: LeaseFacade
+  /**
+   * etcd's Watch service (`store.watch.watch({ key, rangeEnd, startRevision, ... })`, a stream
+   * of WatchResponses) and etcd3's builder: `store.watch().prefix('user/').create()` gives a
+   * {@link Watcher} that resumes on another member if its member stops.
+   */
+  readonly watch: WatchFacade
+  /** The watch side of each running member, by member name (created on the first watch it serves). */
+  private readonly watchables = new Map<string, WatchableStore>()
+  private watchOptions = { progressNotifyMs: 600_000, bufferSize: DEFAULT_WATCH_BUFFER }
 
   private constructor(init: {
     kv: KVApi
@@ -189,6 +211,15 @@ export class Store extends Namespace {
       this.liveLeases.add(l)
       return l
     })
+    const watchApi = this.watchService(() => this.watchEndpoint())
+    this.watch = watchFacade(
+      watchApi,
+      () =>
+        new WatchBuilder(
+          { open: (r) => watchApi.watch(r), delay: (ms) => new Promise((resolve) => this.clockRef.setTimer(ms, resolve)) },
+          this.keyPrefix,
+        ),
+    )
   }
 
   /**
@@ -250,6 +281,7 @@ export class Store extends Namespace {
     sim = new Simulation<Message>(host, clock, network, random)
     const kv = new KVService(() => store!.endpoint(), limits, () => clock.hold?.() ?? (() => undefined))
     store = new Store({ kv, sim, clusterId, slots, clockOwned, limits, timing, random, network, clock })
+    store.watchOptions = { progressNotifyMs: options.watchProgressNotifyMs ?? 600_000, bufferSize: options.watchBufferSize ?? DEFAULT_WATCH_BUFFER }
     try {
       for (const slot of slots) await store.startMember(slot)
       await store.electFirstLeader()
@@ -342,9 +374,15 @@ export class Store extends Namespace {
         break
       case 'applied':
         this.emitter.emit('applied', { member: slot.name, index: e.index, events: e.events })
+        if (this.watchables.get(slot.name)?.host === slot.member) this.watchables.get(slot.name)?.notify(e.events)
+        break
+      case 'restored':
+        // a snapshot replaced the member's MVCC store: its watchers resync from the new history
+        this.watchables.get(slot.name)?.restore()
         break
       case 'fatal':
         this.emitter.emit('fatal', { memberId: e.memberId, member: slot.name, error: e.error })
+        this.closeWatchable(slot.name)
         break
     }
   }
@@ -398,7 +436,48 @@ export class Store extends Namespace {
       if (m === undefined || m.isStopped) throw etcdError('Stopped')
       return m
     }, () => this.clockRef.hold?.() ?? (() => undefined))
-    return { name: slot.name, id: slot.id, kv, lease }
+    const watch = this.watchService(() => {
+      if (this.closed) throw etcdError('StoreClosed')
+      return this.watchableOf(slot)
+    })
+    return { name: slot.name, id: slot.id, kv, lease, watch }
+  }
+
+  private watchService(server: () => WatchableStore): WatchService {
+    return new WatchService(server, { bufferSize: this.watchOptions.bufferSize })
+  }
+
+  /** The watch side of the leader (else of any running member), as `store.watch` serves it. */
+  private watchEndpoint(): WatchableStore {
+    const m = this.endpoint()
+    return this.watchableOf(this.slots.find((s) => s.member === m)!)
+  }
+
+  /** The running member's watchable store, created on first use. */
+  private watchableOf(slot: Slot): WatchableStore {
+    const m = slot.member
+    if (m === undefined || m.isStopped) throw etcdError('Stopped')
+    let ws = this.watchables.get(slot.name)
+    if (ws === undefined || ws.closed || ws.host !== m) {
+      ws?.close(ERRORS.Stopped.message)
+      ws = new WatchableStore(m, {
+        clock: this.clockRef,
+        progressNotifyMs: this.watchOptions.progressNotifyMs,
+        onError: (error) => {
+          // a broken catch-up (invariant or backend failure): report it as the member's, and end its watches
+          this.emitter.emit('fatal', { memberId: m.id, member: slot.name, error })
+          this.closeWatchable(slot.name)
+        },
+      })
+      this.watchables.set(slot.name, ws)
+    }
+    return ws
+  }
+
+  /** Ends the watches a member serves (it stopped): each stream ends with a canceled response, reason `etcdserver: server stopped`. */
+  private closeWatchable(name: string): void {
+    this.watchables.get(name)?.close(ERRORS.Stopped.message)
+    this.watchables.delete(name)
   }
 
   /** Names of the members, in order. */
@@ -420,6 +499,7 @@ export class Store extends Namespace {
     const m = slot.member
     if (m === undefined || m.isStopped) return
     this.network.down(name)
+    this.closeWatchable(name)
     await m.stop()
     if (slot.db.supports?.permanence) {
       // a durable database is closed as a process exit would, and reopened on restart
@@ -464,6 +544,7 @@ export class Store extends Namespace {
     if (this.closed) return
     this.closed = true
     for (const l of [...this.liveLeases]) l.release()
+    for (const name of [...this.watchables.keys()]) this.closeWatchable(name)
     for (const slot of this.slots) await slot.member?.stop().catch(() => undefined)
     this.network.close()
     for (const slot of this.slots) {

@@ -99,6 +99,8 @@ export type MemberEvent =
   | { type: 'leader'; memberId: string; leaderId: string; term: number }
   | { type: 'applied'; memberId: string; index: number; events: readonly Event[] }
   | { type: 'fatal'; memberId: string; error: unknown }
+  /** A snapshot restore replaced the member's MVCC store (watchers resync from its history). */
+  | { type: 'restored'; memberId: string }
 
 interface Pending {
   resolve(value: unknown): void
@@ -396,6 +398,7 @@ export class Member implements KVServer, LeaseServer {
       this.kv = await KVStore.open(db)
       await this.openLessor()
     })
+    this.cfg.onEvent?.({ type: 'restored', memberId: this.id })
     this.appliedIndex = Math.max(this.appliedIndex, dump.consistentIndex)
     this.notifyApplied()
   }

@@ -26,6 +26,8 @@ export interface WatchCreateRequestInput {
 export interface WatchStream extends AsyncIterable<WatchResponse> {
   /** The watch's id (decimal string). */
   readonly watchId: string
+  /** The next response, in order; `done` once the stream has ended (after its `canceled` response). */
+  next(): Promise<IteratorResult<WatchResponse, undefined>>
   /** Asks for a progress notification (etcd's WatchProgressRequest). */
   requestProgress(): void
   /** Cancels the watch (etcd's WatchCancelRequest); the stream ends with a canceled response. */

@@ -1,0 +1,216 @@
+/**
+ * The Watch service (etcd's `v3rpc` watch server): parses a create request with zod,
+ * applies etcd's normalizations (empty key, `"\0"` range end), registers a watcher in the
+ * serving member's {@link WatchableStore}, and hands back the stream of responses etcd
+ * would send for it, with prevKv read at send time (etcd's `sendLoop`).
+ *
+ * @module
+ */
+import { compareBytes } from '../api/bytes.js'
+import type { KeyValue, WatchEvent, WatchResponse } from '../api/messages.js'
+import { etcdError } from '../errors.js'
+import type { MvccWatchResponse, ServerWatcher, WatchableStore, WatcherOptions, WatchSink } from '../watch/watchable-store.js'
+import type { WatchApi, WatchCreateRequestInput, WatchStream } from './watch-api.js'
+import { parseRequest } from './kv-schema.js'
+import { watchCreateRequestSchema } from './watch-schema.js'
+
+/** etcd's `ErrEmptyWatcherRange`, sent as the cancel reason of a watch whose range holds no key. */
+export const EMPTY_WATCHER_RANGE = 'mvcc: watcher range is empty'
+
+/** Tuning of a {@link WatchService}. */
+export interface WatchServiceOptions {
+  /** Event responses a stream buffers before its watcher counts as slow (etcd's `chanBufLen`, 128). */
+  bufferSize?: number
+  /** Keeps the host alive while a create request is in flight (see `Clock.hold`). */
+  hold?: () => () => void
+}
+
+/** Default of {@link WatchServiceOptions.bufferSize} (etcd's `chanBufLen`). */
+export const DEFAULT_WATCH_BUFFER = 128
+
+/**
+ * etcd's Watch service in front of the member `server()` picks. Each {@link watch} call is
+ * one watch on its own stream, served by that member until it is canceled, compacted, or
+ * the member stops; then the stream ends with a `canceled` response (for a stopped member,
+ * `cancelReason` is etcd's `etcdserver: server stopped`, where a gRPC client would see the
+ * stream fail with that error).
+ */
+export class WatchService implements WatchApi {
+  readonly #server: () => WatchableStore
+  readonly #bufferSize: number
+  readonly #hold: () => () => void
+
+  constructor(server: () => WatchableStore, options: WatchServiceOptions = {}) {
+    this.#server = server
+    this.#bufferSize = options.bufferSize ?? DEFAULT_WATCH_BUFFER
+    this.#hold = options.hold ?? (() => () => undefined)
+  }
+
+  /** Creates a watch (etcd `Watch` with a WatchCreateRequest); resolves once its `created` response is queued. */
+  async watch(request: WatchCreateRequestInput): Promise<WatchStream> {
+    const r = parseRequest(watchCreateRequestSchema, request, 'WatchCreateRequest')
+    const release = this.#hold()
+    try {
+      const ws = this.#server()
+      if (ws.closed) throw etcdError('Stopped')
+      // etcd's recvLoop: an empty key is the smallest key, "\0" as range end means "from key on"
+      const key = r.key.length === 0 ? new Uint8Array([0]) : r.key
+      let end: Uint8Array | undefined = r.rangeEnd.length === 0 ? undefined : r.rangeEnd
+      if (end !== undefined && end.length === 1 && end[0] === 0) end = new Uint8Array(0)
+      const wsrev = ws.rev
+      const stream = new ServerWatchStream(ws, this.#bufferSize, r.prevKv)
+      if (end !== undefined && end.length > 0 && compareBytes(key, end) >= 0) {
+        // etcd: created and canceled at once, with watch id -1
+        stream.push({ ...blank(ws, wsrev, '-1'), created: true, canceled: true, cancelReason: EMPTY_WATCHER_RANGE }, false)
+        stream.finish()
+        return stream
+      }
+      const startRevision = r.startRevision === 0 ? wsrev + 1 : r.startRevision
+      const id = r.watchId === '0' ? undefined : r.watchId
+      stream.attach(id, { key, end, startRevision, filters: r.filters, progressNotify: r.progressNotify })
+      return stream
+    } finally {
+      release()
+    }
+  }
+}
+
+function blank(ws: WatchableStore, revision: number, watchId: string): WatchResponse {
+  return { header: ws.host.header(revision), watchId, created: false, canceled: false, compactRevision: 0, cancelReason: '', fragment: false, events: [] }
+}
+
+/** One watch's response stream: a bounded buffer the watchable store fills and the caller drains. */
+class ServerWatchStream implements WatchStream, WatchSink {
+  readonly #ws: WatchableStore
+  readonly #capacity: number
+  readonly #prevKv: boolean
+  readonly #queue: { response: WatchResponse; counted: boolean }[] = []
+  #counted = 0
+  #ended = false
+  #watcher: ServerWatcher | undefined
+  #wake: (() => void) | undefined
+  #reading: Promise<unknown> = Promise.resolve()
+  watchId = '-1'
+
+  constructor(ws: WatchableStore, capacity: number, prevKv: boolean) {
+    this.#ws = ws
+    this.#capacity = capacity
+    this.#prevKv = prevKv
+  }
+
+  attach(id: string | undefined, o: Omit<WatcherOptions, 'sink'>): void {
+    // the created response goes first: register synchronously after it, so catch-up follows it
+    const created = { ...blank(this.#ws, this.#ws.rev, id ?? ''), created: true }
+    this.push(created, false)
+    this.#watcher = this.#ws.watch({ ...o, sink: this }, id)
+    this.watchId = this.#watcher.id
+    created.watchId = this.#watcher.id
+  }
+
+  push(response: WatchResponse, counted: boolean): void {
+    this.#queue.push({ response, counted })
+    if (counted) this.#counted++
+    const wake = this.#wake
+    this.#wake = undefined
+    wake?.()
+  }
+
+  finish(): void {
+    this.#ended = true
+    const wake = this.#wake
+    this.#wake = undefined
+    wake?.()
+  }
+
+  // --- WatchSink (called by the watchable store) ---
+
+  send(m: MvccWatchResponse): boolean {
+    if (this.#ended) return true // a late response for a stream already ended is dropped
+    if (m.compactRevision !== 0) {
+      // etcd: canceled with the compaction revision, and a header without revision
+      this.push({ ...blank(this.#ws, m.revision, m.watchId), canceled: true, compactRevision: m.compactRevision }, false)
+      this.finish()
+      return true
+    }
+    if (!this.hasRoom()) return false
+    const events: WatchEvent[] = m.events.map((e) => ({ type: e.type, kv: e.kv }))
+    this.push({ ...blank(this.#ws, m.revision, m.watchId), events }, true)
+    return true
+  }
+
+  hasRoom(): boolean {
+    return !this.#ended && this.#counted < this.#capacity
+  }
+
+  close(reason: string): void {
+    if (this.#ended) return
+    this.push({ ...blank(this.#ws, this.#ws.rev, this.watchId), canceled: true, cancelReason: reason }, false)
+    this.finish()
+  }
+
+  // --- WatchStream (the caller's side) ---
+
+  requestProgress(): void {
+    if (this.#ended || this.#watcher === undefined) return
+    this.#ws.requestProgress(this.#watcher)
+  }
+
+  async cancel(): Promise<void> {
+    if (this.#ended) return
+    if (this.#watcher !== undefined) this.#ws.cancel(this.#watcher)
+    this.push({ ...blank(this.#ws, this.#ws.rev, this.watchId), canceled: true }, false)
+    this.finish()
+  }
+
+  /** The next response; reads are served one at a time, in order. */
+  next(): Promise<IteratorResult<WatchResponse, undefined>> {
+    const p = this.#reading.then(() => this.#next())
+    this.#reading = p.catch(() => undefined) // the caller gets the rejection through `p`
+    return p
+  }
+
+  async #next(): Promise<IteratorResult<WatchResponse, undefined>> {
+    for (;;) {
+      const item = this.#queue.shift()
+      if (item !== undefined) {
+        if (item.counted) {
+          this.#counted--
+          // room again: a slow watcher may catch up
+          this.#ws.kick()
+        }
+        if (this.#prevKv && item.response.events.length > 0) await this.#fillPrevKv(item.response.events)
+        return { value: item.response, done: false }
+      }
+      if (this.#ended) return { value: undefined, done: true }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve
+      })
+    }
+  }
+
+  /** etcd's sendLoop: each event's previous state is read at `modRevision - 1`; a compacted or failed read leaves it out. */
+  async #fillPrevKv(events: WatchEvent[]): Promise<void> {
+    for (const e of events) {
+      const at = e.kv.modRevision - 1
+      if (at < 1) continue
+      let prev: KeyValue | undefined
+      try {
+        prev = (await this.#ws.host.store.range(e.kv.key, undefined, { rev: at })).kvs[0]
+      } catch {
+        // as etcd: the previous state is omitted when it cannot be read (compacted, member stopped)
+        prev = undefined
+      }
+      if (prev !== undefined) e.prevKv = prev
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WatchResponse, undefined> {
+    return {
+      next: () => this.next(),
+      return: async () => {
+        await this.cancel()
+        return { value: undefined, done: true }
+      },
+    }
+  }
+}
