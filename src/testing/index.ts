@@ -1,11 +1,23 @@
 /**
  * Helpers for tests that use pocket-etcd as a fixture (`import ... from 'pocket-etcd/testing'`):
- * open and always close a Store, and check that every member holds the same data.
+ * open and always close a Store, check that every member holds the same data, record client
+ * histories and check them: linearizability (register and list-append models), watch
+ * delivery, lease expiry and lock exclusion.
  *
  * @module
  */
 import { Store } from '../store.js'
 import type { StoreOptions } from '../store.js'
+
+export { HistoryRecorder, history, formatOperation, formatTime } from './history.js'
+export type { Operation, OperationSpec, History, OutcomeType, Completion, Settled } from './history.js'
+export type { Model } from './model.js'
+export { checkLinearizability, assertLinearizable, formatHistory } from './linearizability.js'
+export type { LinearizabilityOptions, LinearizabilityResult, LinearizabilityFailure, Verdict } from './linearizability.js'
+export { registerModel, listAppendModel, encodeList, decodeList, listAppendAnomalies } from './models.js'
+export type {
+  RegisterInput, RegisterOutput, RegisterState, ListAppendInput, ListAppendOutput, ListAppendState, ListAppendStep, ListAppendAnomaly,
+} from './models.js'
 
 /** The hash of one member's key-value state (etcd's HashKV), at its current revision. */
 export interface MemberHash {
