@@ -31,6 +31,20 @@ import type {
 import { EMPTY } from '../../src/api/bytes.js'
 import { ERRORS, EtcdError, type GrpcCode } from '../../src/errors.js'
 import type { KVApi } from '../../src/services/kv-api.js'
+import type { LeaseApi, LeaseIdInput } from '../../src/services/lease-api.js'
+import type {
+  LeaseGrantResponse,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveResponse,
+} from '../../src/api/messages.js'
+import {
+  leaseGrantRequestSchema,
+  leaseKeepAliveRequestSchema,
+  leaseRevokeRequestSchema,
+  leaseTimeToLiveRequestSchema,
+} from '../../src/services/lease-schema.js'
 import {
   compactionRequestSchema,
   deleteRangeRequestSchema,
@@ -366,5 +380,61 @@ export class EtcdGateway implements KVApi {
     setInt(body, 'revision', r.revision)
     setBool(body, 'physical', r.physical)
     return decodeCompaction(await this.call('kv/compaction', body))
+  }
+}
+
+// ---------------------------------------------------------------- leases
+
+/**
+ * etcd's Lease service over the gateway (`/v3/lease/grant`, `/v3/lease/revoke`,
+ * `/v3/lease/keepalive` (a stream: one `{ result }` line per request), `/v3/lease/timetolive`,
+ * `/v3/lease/leases`), as a {@link LeaseApi}, with pocket-etcd's normalized messages.
+ * A missing lease gives keep-alive `ttl` 0 and time-to-live `ttl` -1, as etcd answers.
+ */
+export class EtcdLeaseGateway implements LeaseApi {
+  constructor(private readonly gateway: EtcdGateway) {}
+
+  async grant(request: { ttl: number; id?: LeaseIdInput }): Promise<LeaseGrantResponse> {
+    const r = parseRequest(leaseGrantRequestSchema, request, 'LeaseGrantRequest')
+    const body: Json = {}
+    setInt(body, 'TTL', r.ttl)
+    setInt(body, 'ID', r.id)
+    const res = await this.gateway.call('lease/grant', body)
+    return { header: decodeHeader(res.header), id: idOf(res.ID, 'ID'), ttl: numOf(res.TTL, 'TTL'), error: typeof res.error === 'string' ? res.error : '' }
+  }
+
+  async revoke(request: { id: LeaseIdInput }): Promise<LeaseRevokeResponse> {
+    const r = parseRequest(leaseRevokeRequestSchema, request, 'LeaseRevokeRequest')
+    const body: Json = {}
+    setInt(body, 'ID', r.id)
+    return { header: decodeHeader((await this.gateway.call('lease/revoke', body)).header) }
+  }
+
+  async keepAliveOnce(request: { id: LeaseIdInput }): Promise<LeaseKeepAliveResponse> {
+    const r = parseRequest(leaseKeepAliveRequestSchema, request, 'LeaseKeepAliveRequest')
+    const body: Json = {}
+    setInt(body, 'ID', r.id)
+    const res = obj((await this.gateway.call('lease/keepalive', body)).result, 'result')
+    return { header: decodeHeader(res.header), id: idOf(res.ID, 'ID'), ttl: numOf(res.TTL, 'TTL') }
+  }
+
+  async timeToLive(request: { id: LeaseIdInput; keys?: boolean }): Promise<LeaseTimeToLiveResponse> {
+    const r = parseRequest(leaseTimeToLiveRequestSchema, request, 'LeaseTimeToLiveRequest')
+    const body: Json = {}
+    setInt(body, 'ID', r.id)
+    setBool(body, 'keys', r.keys)
+    const res = await this.gateway.call('lease/timetolive', body)
+    return {
+      header: decodeHeader(res.header),
+      id: idOf(res.ID, 'ID'),
+      ttl: numOf(res.TTL, 'TTL'),
+      grantedTtl: numOf(res.grantedTTL, 'grantedTTL'),
+      keys: arr(res.keys, 'keys').map((k) => bytesOf(k, 'keys')),
+    }
+  }
+
+  async leases(): Promise<LeaseLeasesResponse> {
+    const res = await this.gateway.call('lease/leases', {})
+    return { header: decodeHeader(res.header), leases: arr(res.leases, 'leases').map((l) => ({ id: idOf(obj(l, 'lease').ID, 'ID') })) }
   }
 }
