@@ -15,6 +15,12 @@ export type { Model } from './model.js'
 export { checkLinearizability, assertLinearizable, formatHistory } from './linearizability.js'
 export type { LinearizabilityOptions, LinearizabilityResult, LinearizabilityFailure, Verdict } from './linearizability.js'
 export { registerModel, listAppendModel, encodeList, decodeList, listAppendAnomalies } from './models.js'
+export { checkWatches, assertWatchesValid, kvEventOf, inRange } from './watch-checker.js'
+export type { KvEvent, WatcherRecord, WatchViolation } from './watch-checker.js'
+export { checkLeases, assertLeasesRespected, leaseEnd } from './lease-checker.js'
+export type { LeaseRecord, KeyObservation, LeaseViolation } from './lease-checker.js'
+export { checkLocks, assertMutualExclusion } from './lock-checker.js'
+export type { LockHold, LockViolation } from './lock-checker.js'
 export type {
   RegisterInput, RegisterOutput, RegisterState, ListAppendInput, ListAppendOutput, ListAppendState, ListAppendStep, ListAppendAnomaly,
 } from './models.js'
