@@ -81,9 +81,40 @@ export {
   compactionRequestSchema,
 } from './services/kv-schema.js'
 export type { KVLimits } from './services/kv.js'
+export type { LeaseApi, LeaseIdInput } from './services/lease-api.js'
+export { LeaseService } from './services/lease.js'
+export type { LeaseServer } from './services/lease.js'
+export {
+  leaseGrantRequestSchema,
+  leaseRevokeRequestSchema,
+  leaseKeepAliveRequestSchema,
+  leaseTimeToLiveRequestSchema,
+} from './services/lease-schema.js'
+export type { LeaseGrantRequestInput, LeaseTimeToLiveRequestInput } from './services/lease-schema.js'
+export type {
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
+  LeaseLeasesResponse,
+} from './api/messages.js'
+export { Lease, leaseFacade } from './client/lease.js'
+export type { LeaseFacade, LeaseOptions, LeaseEvents } from './client/lease.js'
+export { MAX_LEASE_TTL } from './lease/lessor.js'
 export { DEFAULT_KV_LIMITS } from './services/kv.js'
 
 export * from './client/index.js'
+export { WatchBuilder, watchFacade } from './client/watch-builder.js'
+export type { WatchFacade } from './client/watch-builder.js'
+export { Watcher } from './client/watcher.js'
+export type { WatcherEvents, WatchConnector } from './client/watcher.js'
+export type { WatchApi, WatchStream, WatchCreateRequestInput } from './services/watch-api.js'
+export { watchCreateRequestSchema } from './services/watch-schema.js'
+export type { EventType, WatchEvent, WatchFilter, WatchCreateRequest, WatchResponse } from './api/messages.js'
 
 export { Simulation, ManualClock, RealClock, Random, Network } from './sim/index.js'
 export type {

@@ -85,7 +85,7 @@ describe('Lease service against etcd 3.4', () => {
         if (na.ttl > 0 || nb.ttl > 0) na.ttl = nb.ttl
       }
       assert.deepEqual(na, nb, what)
-      return [a.value, b.value]
+      return [a.value as T, b.value as T]
     }
     assert.deepEqual(a, b, `${what}: outcomes differ`)
     return [undefined, undefined]
