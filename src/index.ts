@@ -131,3 +131,34 @@ export type {
   DeliverFn,
   SimulationHost,
 } from './sim/index.js'
+
+export { Session, DEFAULT_SESSION_TTL } from './concurrency/session.js'
+export type { SessionOptions } from './concurrency/session.js'
+export { Mutex } from './concurrency/mutex.js'
+export type { LockOptions } from './concurrency/mutex.js'
+export { Election } from './concurrency/election.js'
+export type { LeaderState, ElectionWaitOptions } from './concurrency/election.js'
+export { stm, STMConflictError } from './concurrency/stm.js'
+export type { STM, STMOptions, STMResult, Isolation } from './concurrency/stm.js'
+export type { ConcurrencyClient } from './concurrency/client.js'
+export { ConcurrencyError } from './concurrency/errors.js'
+export { LockService, lockRequestSchema, unlockRequestSchema } from './services/lock.js'
+export type { LockApi, LockRequestInput, LockResponse, UnlockRequestInput, UnlockResponse, WaitOptions } from './services/lock-api.js'
+export { ElectionService } from './services/election.js'
+export type {
+  ElectionApi,
+  LeaderKey,
+  LeaderKeyInput,
+  CampaignRequestInput,
+  CampaignResponse,
+  ProclaimRequestInput,
+  ProclaimResponse,
+  LeaderRequestInput,
+  LeaderResponse,
+  ResignRequestInput,
+  ResignResponse,
+} from './services/election-api.js'
+export { Lock, lockOn, lockFacade, DEFAULT_LOCK_TTL } from './client/lock.js'
+export type { LockFacade } from './client/lock.js'
+export { Campaign, electionOn, electionFacade, DEFAULT_ELECTION_TTL } from './client/election.js'
+export type { CampaignEvents, LeaderInfo, ElectionFacade } from './client/election.js'

@@ -34,6 +34,15 @@ import { WatchService, DEFAULT_WATCH_BUFFER } from './services/watch.js'
 import type { WatchApi } from './services/watch-api.js'
 import { WatchBuilder, watchFacade } from './client/watch-builder.js'
 import type { WatchFacade } from './client/watch-builder.js'
+import type { ConcurrencyClient } from './concurrency/client.js'
+import type { STM, STMOptions } from './concurrency/stm.js'
+import { LockService } from './services/lock.js'
+import { ElectionService } from './services/election.js'
+import { lockFacade } from './client/lock.js'
+import type { LockFacade } from './client/lock.js'
+import { electionFacade } from './client/election.js'
+import type { ElectionFacade } from './client/election.js'
+import { runStm } from './client/stm.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any abstract-level database, whatever its default encodings
 /** Any abstract-level database, whatever its default encodings (each member's storage). */
@@ -178,6 +187,16 @@ export class Store extends Namespace {
    * {@link Watcher} that resumes on another member if its member stops.
    */
   readonly watch: WatchFacade
+  /**
+   * etcd's Lock service (`store.lock.lock({ name, lease })`, `unlock({ key })`) and a lock
+   * builder on etcd's mutex: `await store.lock('jobs/nightly').do(async () => ...)`.
+   */
+  readonly lock: LockFacade
+  /**
+   * etcd's Election service (`store.election.campaign({ name, lease, value })`, `proclaim`,
+   * `leader`, `observe`, `resign`) and a candidate handle: `store.election('db').campaign('me')`.
+   */
+  readonly election: ElectionFacade
   /** The watch side of each running member, by member name (created on the first watch it serves). */
   private readonly watchables = new Map<string, WatchableStore>()
   private watchOptions = { progressNotifyMs: 600_000, bufferSize: DEFAULT_WATCH_BUFFER }
@@ -220,6 +239,18 @@ export class Store extends Namespace {
           this.keyPrefix,
         ),
     )
+    const client: ConcurrencyClient = { kv: this.kv, lease: this.lease, watch: this.watch, clock: this.clockRef }
+    this.lock = lockFacade(new LockService(() => client), client)
+    this.election = electionFacade(new ElectionService(() => client), client)
+  }
+
+  /**
+   * Runs `fn` as a software transaction (etcd's STM): reads through `tx`, buffered writes
+   * committed atomically if what it read is unchanged, re-run on conflict. Resolves with
+   * what `fn` returned on the attempt that committed.
+   */
+  stm<T>(fn: (tx: STM) => T | Promise<T>, options: STMOptions = {}): Promise<T> {
+    return runStm(this.kv, fn, options)
   }
 
   /**

@@ -10,6 +10,7 @@ import { Election } from '../concurrency/election.js'
 import type { ElectionWaitOptions, LeaderState } from '../concurrency/election.js'
 import { isEtcdError, InvalidArgumentError } from '../errors.js'
 import { Session } from '../concurrency/session.js'
+import type { ElectionApi } from '../services/election-api.js'
 import { errElectionNotLeader } from '../concurrency/errors.js'
 
 /** etcd3's default election TTL, in seconds. */
@@ -167,4 +168,18 @@ export class Campaign extends EventEmitter<CampaignEvents> {
 /** Builds a {@link Campaign} on `name` (bytes or UTF-8). */
 export function electionOn(client: ConcurrencyClient, name: string | Uint8Array): Campaign {
   return new Campaign(client, toBytes(name))
+}
+
+/** `store.election`: etcd's Election service (`campaign`, `proclaim`, `leader`, `observe`, `resign`) and the handle `store.election(name)`. */
+export type ElectionFacade = ((name: string | Uint8Array) => Campaign) & ElectionApi
+
+/** Builds an {@link ElectionFacade} from the service and the client campaigns run on. */
+export function electionFacade(api: ElectionApi, client: ConcurrencyClient): ElectionFacade {
+  const f = ((name: string | Uint8Array) => electionOn(client, name)) as ElectionFacade
+  f.campaign = (r, o) => api.campaign(r, o)
+  f.proclaim = (r) => api.proclaim(r)
+  f.leader = (r) => api.leader(r)
+  f.observe = (r, o) => api.observe(r, o)
+  f.resign = (r) => api.resign(r)
+  return f
 }

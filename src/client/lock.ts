@@ -9,6 +9,7 @@ import { Mutex } from '../concurrency/mutex.js'
 import type { LockOptions } from '../concurrency/mutex.js'
 import { Session } from '../concurrency/session.js'
 import { InvalidArgumentError } from '../errors.js'
+import type { LockApi } from '../services/lock-api.js'
 
 /** etcd3's default lock TTL, in seconds. */
 export const DEFAULT_LOCK_TTL = 30
@@ -109,4 +110,15 @@ export class Lock {
 /** Builds a {@link Lock} on `name` (bytes or UTF-8). */
 export function lockOn(client: ConcurrencyClient, name: string | Uint8Array): Lock {
   return new Lock(client, toBytes(name))
+}
+
+/** `store.lock`: etcd's Lock service (`lock`, `unlock`) and the builder `store.lock(name)`. */
+export type LockFacade = ((name: string | Uint8Array) => Lock) & LockApi
+
+/** Builds a {@link LockFacade} from the service and the client locks run on. */
+export function lockFacade(api: LockApi, client: ConcurrencyClient): LockFacade {
+  const f = ((name: string | Uint8Array) => lockOn(client, name)) as LockFacade
+  f.lock = (r, o) => api.lock(r, o)
+  f.unlock = (r) => api.unlock(r)
+  return f
 }
