@@ -84,7 +84,7 @@ class ServerWatchStream implements WatchStream, WatchSink {
   readonly #ws: WatchableStore
   readonly #capacity: number
   readonly #prevKv: boolean
-  readonly #queue: { response: WatchResponse; counted: boolean }[] = []
+  readonly #queue: { response: WatchResponse; counted: boolean; filled?: Promise<void> }[] = []
   #counted = 0
   #ended = false
   #watcher: ServerWatcher | undefined
@@ -107,8 +107,8 @@ class ServerWatchStream implements WatchStream, WatchSink {
     created.watchId = this.#watcher.id
   }
 
-  push(response: WatchResponse, counted: boolean): void {
-    this.#queue.push({ response, counted })
+  push(response: WatchResponse, counted: boolean, filled?: Promise<void>): void {
+    this.#queue.push(filled === undefined ? { response, counted } : { response, counted, filled })
     if (counted) this.#counted++
     const wake = this.#wake
     this.#wake = undefined
@@ -134,7 +134,8 @@ class ServerWatchStream implements WatchStream, WatchSink {
     }
     if (!this.hasRoom()) return false
     const events: WatchEvent[] = m.events.map((e) => ({ type: e.type, kv: e.kv }))
-    this.push({ ...blank(this.#ws, m.revision, m.watchId), events }, true)
+    // prevKv is read now, as etcd's sendLoop does when it sends the response: a later compaction cannot take it away
+    this.push({ ...blank(this.#ws, m.revision, m.watchId), events }, true, this.#prevKv ? this.#fillPrevKv(events) : undefined)
     return true
   }
 
@@ -178,7 +179,7 @@ class ServerWatchStream implements WatchStream, WatchSink {
           // room again: a slow watcher may catch up
           this.#ws.kick()
         }
-        if (this.#prevKv && item.response.events.length > 0) await this.#fillPrevKv(item.response.events)
+        if (item.filled !== undefined) await item.filled
         return { value: item.response, done: false }
       }
       if (this.#ended) return { value: undefined, done: true }
@@ -189,19 +190,22 @@ class ServerWatchStream implements WatchStream, WatchSink {
   }
 
   /** etcd's sendLoop: each event's previous state is read at `modRevision - 1`; a compacted or failed read leaves it out. */
-  async #fillPrevKv(events: WatchEvent[]): Promise<void> {
-    for (const e of events) {
+  #fillPrevKv(events: WatchEvent[]): Promise<void> {
+    const store = this.#ws.host.store
+    // every read starts now (a read pins its revisions when called); they finish in the background
+    const reads = events.map(async (e): Promise<void> => {
       const at = e.kv.modRevision - 1
-      if (at < 1) continue
+      if (at < 1) return
       let prev: KeyValue | undefined
       try {
-        prev = (await this.#ws.host.store.range(e.kv.key, undefined, { rev: at })).kvs[0]
+        prev = (await store.range(e.kv.key, undefined, { rev: at })).kvs[0]
       } catch {
         // as etcd: the previous state is omitted when it cannot be read (compacted, member stopped)
         prev = undefined
       }
       if (prev !== undefined) e.prevKv = prev
-    }
+    })
+    return Promise.all(reads).then(() => undefined)
   }
 
   [Symbol.asyncIterator](): AsyncIterator<WatchResponse, undefined> {
