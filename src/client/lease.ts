@@ -182,6 +182,7 @@ export function leaseFacade(api: LeaseApi, create: (ttl: number, options?: Lease
   f.grant = (r) => api.grant(r)
   f.revoke = (r) => api.revoke(r)
   f.keepAliveOnce = (r) => api.keepAliveOnce(r)
+  f.keepAlive = () => api.keepAlive()
   f.timeToLive = (r) => api.timeToLive(r)
   f.leases = (r) => api.leases(r)
   return f

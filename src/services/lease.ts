@@ -16,9 +16,9 @@ import type {
   LeaseTimeToLiveRequest,
   LeaseTimeToLiveResponse,
 } from '../api/messages.js'
-import { isEtcdError } from '../errors.js'
+import { InvalidArgumentError, isEtcdError } from '../errors.js'
 import { parseRequest } from './kv-schema.js'
-import type { LeaseApi, LeaseIdInput } from './lease-api.js'
+import type { LeaseApi, LeaseIdInput, LeaseKeepAliveStream } from './lease-api.js'
 import {
   leaseGrantRequestSchema,
   leaseKeepAliveRequestSchema,
@@ -26,6 +26,46 @@ import {
   leaseRevokeRequestSchema,
   leaseTimeToLiveRequestSchema,
 } from './lease-schema.js'
+
+/**
+ * Builds a {@link LeaseKeepAliveStream} on top of single renewals: each `send` starts one
+ * `once` call, and the stream yields the answers in the order sent.
+ */
+export function keepAliveStream(once: (request: { id: LeaseIdInput }) => Promise<LeaseKeepAliveResponse>): LeaseKeepAliveStream {
+  const answers: Promise<LeaseKeepAliveResponse>[] = []
+  let closed = false
+  let wake: (() => void) | undefined
+  const notify = () => {
+    const w = wake
+    wake = undefined
+    w?.()
+  }
+  return {
+    send: (request) => {
+      if (closed) throw new InvalidArgumentError('pocket-etcd: send on a closed keep-alive stream', 'InvalidArgument', 'ErrInvalidRequest')
+      const answer = once(request)
+      // the iterator reports a failure in order; this only keeps an unread one from being "unhandled"
+      answer.catch(() => undefined)
+      answers.push(answer)
+      notify()
+    },
+    close: () => {
+      closed = true
+      notify()
+    },
+    [Symbol.asyncIterator]: async function* () {
+      for (;;) {
+        const next = answers.shift()
+        if (next !== undefined) {
+          yield await next
+          continue
+        }
+        if (closed) return
+        await new Promise<void>((resolve) => (wake = resolve))
+      }
+    },
+  }
+}
 
 /** What the Lease service needs from a member (etcd's `Lessor` side of `EtcdServer`). */
 export interface LeaseServer {
@@ -81,6 +121,11 @@ export class LeaseService implements LeaseApi {
         return { header, id: r.id, ttl: 0 }
       }
     })
+  }
+
+  /** Opens a keep-alive stream (etcd's bidirectional `LeaseKeepAlive`); see {@link LeaseKeepAliveStream}. */
+  keepAlive(): LeaseKeepAliveStream {
+    return keepAliveStream((request) => this.keepAliveOnce(request))
   }
 
   /** A lease's remaining and granted TTL (etcd `LeaseTimeToLive`); `ttl` -1 when it does not exist. */

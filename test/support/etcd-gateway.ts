@@ -31,7 +31,8 @@ import type {
 import { EMPTY } from '../../src/api/bytes.js'
 import { ERRORS, EtcdError, type GrpcCode } from '../../src/errors.js'
 import type { KVApi } from '../../src/services/kv-api.js'
-import type { LeaseApi, LeaseIdInput } from '../../src/services/lease-api.js'
+import type { LeaseApi, LeaseIdInput, LeaseKeepAliveStream } from '../../src/services/lease-api.js'
+import { keepAliveStream } from '../../src/services/lease.js'
 import type {
   LeaseGrantResponse,
   LeaseKeepAliveResponse,
@@ -408,6 +409,11 @@ export class EtcdLeaseGateway implements LeaseApi {
     const body: Json = {}
     setInt(body, 'ID', r.id)
     return { header: decodeHeader((await this.gateway.call('lease/revoke', body)).header) }
+  }
+
+  /** A keep-alive stream over single keep-alive calls. */
+  keepAlive(): LeaseKeepAliveStream {
+    return keepAliveStream((request) => this.keepAliveOnce(request))
   }
 
   async keepAliveOnce(request: { id: LeaseIdInput }): Promise<LeaseKeepAliveResponse> {
