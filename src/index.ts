@@ -81,8 +81,8 @@ export {
   compactionRequestSchema,
 } from './services/kv-schema.js'
 export type { KVLimits } from './services/kv.js'
-export type { LeaseApi, LeaseIdInput } from './services/lease-api.js'
-export { LeaseService } from './services/lease.js'
+export type { LeaseApi, LeaseIdInput, LeaseKeepAliveStream } from './services/lease-api.js'
+export { LeaseService, keepAliveStream } from './services/lease.js'
 export type { LeaseServer } from './services/lease.js'
 export {
   leaseGrantRequestSchema,
