@@ -91,6 +91,7 @@ export const ERRORS = {
   LearnerNotReady: def(MembershipError, 'ErrLearnerNotReady', 'FailedPrecondition', 'etcdserver: can only promote a learner member which is in sync with leader'),
   TooManyLearners: def(MembershipError, 'ErrTooManyLearners', 'FailedPrecondition', 'etcdserver: too many learner members in cluster'),
   NotSupportedForLearner: def(MembershipError, 'ErrNotSupportedForLearner', 'Unavailable', 'etcdserver: rpc not supported for learner'),
+  TimeoutLeaderTransfer: def(UnavailableError, 'ErrTimeoutLeaderTransfer', 'Unavailable', 'etcdserver: request timed out, leader transfer took too long'),
   BadLeaderTransferee: def(MembershipError, 'ErrBadLeaderTransferee', 'FailedPrecondition', 'etcdserver: bad leader transferee'),
 
   RootUserNotExist: def(AuthError, 'ErrRootUserNotExist', 'FailedPrecondition', 'etcdserver: root user does not exist'),

@@ -83,6 +83,15 @@ export {
 export type { KVLimits } from './services/kv.js'
 export type { LeaseApi, LeaseIdInput, LeaseKeepAliveStream } from './services/lease-api.js'
 export { LeaseService, keepAliveStream } from './services/lease.js'
+export { ClusterService } from './services/cluster.js'
+export type { ClusterApi, ClusterServer } from './services/cluster.js'
+export { MaintenanceService } from './services/maintenance.js'
+export type { MaintenanceApi, MaintenanceServer } from './services/maintenance.js'
+export type { ClusterMember, MembershipChange } from './cluster/membership.js'
+export { MAX_LEARNERS } from './cluster/membership.js'
+export type { MemberAddRequest, MemberAddResponse, MemberListResponse, MemberPromoteResponse, MemberRemoveResponse, MemberUpdateResponse } from './cluster/messages.js'
+export type { AlarmAction, AlarmMember, AlarmRequest, AlarmResponse, AlarmType, DefragmentResponse, HashKVResponse, MoveLeaderResponse, StatusResponse } from './maintenance/messages.js'
+export { ETCD_VERSION } from './member/member.js'
 export type { LeaseServer } from './services/lease.js'
 export {
   leaseGrantRequestSchema,

@@ -43,6 +43,12 @@ import type { LockFacade } from './client/lock.js'
 import { electionFacade } from './client/election.js'
 import type { ElectionFacade } from './client/election.js'
 import { runStm } from './client/stm.js'
+import { ClusterService } from './services/cluster.js'
+import type { ClusterApi, ClusterServer } from './services/cluster.js'
+import { MaintenanceService } from './services/maintenance.js'
+import type { MaintenanceApi } from './services/maintenance.js'
+import type { ClusterMember } from './cluster/membership.js'
+import { Mutex } from './member/mutex.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any abstract-level database, whatever its default encodings
 /** Any abstract-level database, whatever its default encodings (each member's storage). */
@@ -76,6 +82,8 @@ export interface StoreOptions {
   watchProgressNotifyMs?: number
   /** Event responses a watch stream buffers before its watcher is slow and catches up from history later (etcd's 128). */
   watchBufferSize?: number
+  /** Backend bytes per member above which writes raise the NOSPACE alarm (etcd `--quota-backend-bytes`). Default 0: no quota. */
+  quotaBackendBytes?: number
 }
 
 const optionsSchema = z.strictObject({
@@ -91,6 +99,7 @@ const optionsSchema = z.strictObject({
   snapshotCount: z.number().int().min(1).optional(),
   watchProgressNotifyMs: z.number().positive().optional(),
   watchBufferSize: z.number().int().positive().optional(),
+  quotaBackendBytes: z.number().int().min(0).optional(),
   limits: z
     .strictObject({ maxRequestBytes: z.number().int().positive().optional(), maxTxnOps: z.number().int().positive().optional() })
     .optional(),
@@ -122,6 +131,10 @@ export interface MemberHandle {
   readonly lease: LeaseApi
   /** etcd's Watch service served by this member alone. */
   readonly watch: WatchApi
+  /** etcd's Cluster service asked through this member. */
+  readonly cluster: ClusterApi
+  /** etcd's Maintenance service of this member (its status, hash, alarms). */
+  readonly maintenance: MaintenanceApi
 }
 
 interface Slot {
@@ -130,6 +143,10 @@ interface Slot {
   db: Database
   ownsDb: boolean
   member: Member | undefined
+  /** Added to a running cluster: starts empty and catches up from a snapshot. */
+  join?: boolean
+  /** Removed from the cluster: stopped for good. */
+  removed?: boolean
 }
 
 const DEFAULT_SEED = 1
@@ -138,6 +155,8 @@ const DEFAULT_SEED = 1
 interface ClusterIdentity {
   clusterId: string
   members: { name: string; id: string }[]
+  /** Raft index of the membership change that produced this list (absent: the bootstrap list). */
+  version?: number
 }
 
 const IDENTITY_KEY = 'identity'
@@ -200,6 +219,13 @@ export class Store extends Namespace {
   /** The watch side of each running member, by member name (created on the first watch it serves). */
   private readonly watchables = new Map<string, WatchableStore>()
   private watchOptions = { progressNotifyMs: 600_000, bufferSize: DEFAULT_WATCH_BUFFER }
+  /** etcd's Cluster service (`memberList`, `memberAdd`, `memberRemove`, `memberUpdate`, `memberPromote`), asked through the leader. */
+  readonly cluster: ClusterApi = new ClusterService(() => this.clusterServer(() => this.endpoint() as Member), () => this.clockRef.hold?.() ?? (() => undefined))
+  /** etcd's Maintenance service (`status`, `hashKV`, `defragment`, `moveLeader`, `alarm`), served by the leader. */
+  readonly maintenance: MaintenanceApi = new MaintenanceService(() => this.endpoint() as Member, () => this.clockRef.hold?.() ?? (() => undefined))
+  private storeOptions: StoreOptions = {}
+  private readonly membershipLock = new Mutex()
+  private identityWrites: Promise<void> = Promise.resolve()
 
   private constructor(init: {
     kv: KVApi
@@ -296,14 +322,14 @@ export class Store extends Namespace {
       slots.push({ name, id: ids.uint64().toString(), db, ownsDb: owns, member: undefined })
     }
     try {
-      clusterId = await Store.loadIdentity(slots, clusterId)
+      clusterId = await Store.loadIdentity(slots, clusterId, options)
     } catch (err) {
       for (const slot of slots) if (slot.ownsDb && slot.db.status === 'open') await slot.db.close()
       throw err
     }
     let store: Store | undefined
     const host: SimulationHost = {
-      memberNames: () => slots.map((s) => s.name),
+      memberNames: () => slots.filter((s) => s.removed !== true).map((s) => s.name),
       crashMember: (name) => store!.crash(name),
       restartMember: (name) => store!.restart(name),
       leaderName: () => store!.leaderName(),
@@ -312,6 +338,7 @@ export class Store extends Namespace {
     sim = new Simulation<Message>(host, clock, network, random)
     const kv = new KVService(() => store!.endpoint(), limits, () => clock.hold?.() ?? (() => undefined))
     store = new Store({ kv, sim, clusterId, slots, clockOwned, limits, timing, random, network, clock })
+    store.storeOptions = options
     store.watchOptions = { progressNotifyMs: options.watchProgressNotifyMs ?? 600_000, bufferSize: options.watchBufferSize ?? DEFAULT_WATCH_BUFFER }
     try {
       for (const slot of slots) await store.startMember(slot)
@@ -343,7 +370,7 @@ export class Store extends Namespace {
    * the seed; a new cluster writes the seed's ids to every database before it starts.
    * Returns the cluster id in force and updates the slots' member ids.
    */
-  private static async loadIdentity(slots: Slot[], newClusterId: string): Promise<string> {
+  private static async loadIdentity(slots: Slot[], newClusterId: string, options: StoreOptions = {}): Promise<string> {
     const found: ClusterIdentity[] = []
     for (const slot of slots) {
       if (slot.db.status !== 'open') await slot.db.open()
@@ -351,6 +378,8 @@ export class Store extends Namespace {
       if (raw !== undefined) found.push(JSON.parse(raw) as ClusterIdentity)
     }
     const names = slots.map((s) => s.name)
+    const newest = found.reduce<ClusterIdentity | undefined>((a, b) => (a === undefined || (b.version ?? 0) > (a.version ?? 0) ? b : a), undefined)
+    if (newest !== undefined && (newest.version ?? 0) > 0) return Store.followIdentity(slots, newest, found, options)
     const first = found[0]
     if (first === undefined) {
       const identity: ClusterIdentity = { clusterId: newClusterId, members: slots.map((s) => ({ name: s.name, id: s.id })) }
@@ -369,6 +398,84 @@ export class Store extends Namespace {
       await identityBucket(slot.db).put(IDENTITY_KEY, JSON.stringify(first))
     }
     return first.clusterId
+  }
+
+  /**
+   * A cluster whose membership changed since it was created: the slots are the members of
+   * the newest membership any database recorded (added members' databases are opened,
+   * removed members' closed), whatever `members` says.
+   */
+  private static async followIdentity(slots: Slot[], newest: ClusterIdentity, found: ClusterIdentity[], options: StoreOptions): Promise<string> {
+    if (found.some((f) => f.clusterId !== newest.clusterId)) throw invalidOption('the member databases belong to different clusters')
+    const keep = new Set(newest.members.map((m) => m.name))
+    for (const slot of slots.filter((s) => !keep.has(s.name))) if (slot.ownsDb && slot.db.status === 'open') await slot.db.close()
+    const kept = slots.filter((s) => keep.has(s.name))
+    slots.length = 0
+    for (const m of newest.members) {
+      let slot = kept.find((s) => s.name === m.name)
+      if (slot === undefined) {
+        const { db, owns } = await Store.makeDb(options, m.name)
+        if (db.status !== 'open') await db.open()
+        slot = { name: m.name, id: m.id, db, ownsDb: owns, member: undefined, join: true }
+      }
+      slot.id = m.id
+      slots.push(slot)
+    }
+    return newest.clusterId
+  }
+
+  /** Records the membership a member applied in its own database, so a reopened Store finds every member. */
+  private recordMembership(slot: Slot, members: ClusterMember[]): void {
+    const identity: ClusterIdentity = { clusterId: this.clusterId, members: members.map((m) => ({ name: m.name, id: m.id })), version: slot.member?.applied ?? 0 }
+    const db = slot.db
+    this.identityWrites = this.identityWrites.then(async () => {
+      if (db.status === 'open') await identityBucket(db).put(IDENTITY_KEY, JSON.stringify(identity))
+    }).catch(() => undefined) // best effort: the database closed under it (crash); the membership bucket stays authoritative
+  }
+
+  /** The Cluster service's server through `member`: adds create the new member's storage and start it. */
+  private clusterServer(member: () => Member): ClusterServer {
+    return {
+      memberList: async () => member().memberList(),
+      memberRemove: (id) => this.membershipLock.run(() => member().memberRemove(id)),
+      memberUpdate: (id, peerURLs) => this.membershipLock.run(() => member().memberUpdate(id, peerURLs)),
+      memberPromote: (id) => this.membershipLock.run(() => member().memberPromote(id)),
+      memberAdd: (r) => this.membershipLock.run(() => this.addMember(member(), r)),
+    }
+  }
+
+  /** etcd `MemberAdd` in-process: a new slot (`m<N+1>`, its own database), a conf change, then the new member starts empty. */
+  private async addMember(via: Member, r: { peerURLs: string[]; isLearner: boolean }): Promise<{ header: ReturnType<Member['header']>; member: ClusterMember; members: ClusterMember[] }> {
+    let n = 0
+    for (const s of this.slots) n = Math.max(n, Number(s.name.slice(1)) || 0)
+    const name = `m${n + 1}`
+    const ids = this.random.fork(`ids/${name}/${this.slots.length}`)
+    let id = ids.uint64().toString()
+    while (this.slots.some((s) => s.id === id) || id === '0') id = ids.uint64().toString()
+    const member: ClusterMember = { id, name, peerURLs: r.peerURLs, clientURLs: [`http://${name}.pocket-etcd:2379`], isLearner: r.isLearner }
+    const { db, owns } = await Store.makeDb(this.storeOptions, name)
+    if (db.status !== 'open') await db.open()
+    await db.clear() // a joining member starts with empty storage (a reused name's old directory included)
+    await identityBucket(db).put(IDENTITY_KEY, JSON.stringify({ clusterId: this.clusterId, members: [], version: 0 } satisfies ClusterIdentity))
+    const slot: Slot = { name, id, db, ownsDb: owns, member: undefined, join: true }
+    this.slots.push(slot)
+    let resp: { header: ReturnType<Member['header']>; members: ClusterMember[] }
+    try {
+      resp = await via.memberAdd(member)
+    } catch (err) {
+      this.slots.splice(this.slots.indexOf(slot), 1)
+      if (owns) await db.close()
+      throw err
+    }
+    this.network.up(name)
+    await this.startMember(slot)
+    return { header: resp.header, member, members: resp.members }
+  }
+
+  /** A member applied its own removal: it stops for good. */
+  private async removeSlot(slot: Slot): Promise<void> {
+    slot.removed = true
+    await this.crash(slot.name)
   }
 
   private peers(): PeerInfo[] {
@@ -395,6 +502,8 @@ export class Store extends Namespace {
       timing: this.timing,
       peer: (id) => this.running().find((m) => m.id === id),
       onEvent: (e) => this.onMemberEvent(slot, e),
+      ...(slot.join === true ? { join: true } : {}),
+      quotaBackendBytes: this.storeOptions.quotaBackendBytes ?? 0,
     })
   }
 
@@ -410,6 +519,12 @@ export class Store extends Namespace {
       case 'restored':
         // a snapshot replaced the member's MVCC store: its watchers resync from the new history
         this.watchables.get(slot.name)?.restore()
+        break
+      case 'membership':
+        this.recordMembership(slot, e.members)
+        break
+      case 'removed':
+        void this.removeSlot(slot).catch((err: unknown) => this.emitter.emit('fatal', { memberId: e.memberId, member: slot.name, error: err }))
         break
       case 'fatal':
         this.emitter.emit('fatal', { memberId: e.memberId, member: slot.name, error: e.error })
@@ -471,7 +586,15 @@ export class Store extends Namespace {
       if (this.closed) throw etcdError('StoreClosed')
       return this.watchableOf(slot)
     })
-    return { name: slot.name, id: slot.id, kv, lease, watch }
+    const server = () => {
+      if (this.closed) throw etcdError('StoreClosed')
+      const m = slot.member
+      if (m === undefined || m.isStopped) throw etcdError('Stopped')
+      return m
+    }
+    const cluster = new ClusterService(() => this.clusterServer(server), () => this.clockRef.hold?.() ?? (() => undefined))
+    const maintenance = new MaintenanceService(server, () => this.clockRef.hold?.() ?? (() => undefined))
+    return { name: slot.name, id: slot.id, kv, lease, watch, cluster, maintenance }
   }
 
   private watchService(server: () => WatchableStore): WatchService {
@@ -513,7 +636,7 @@ export class Store extends Namespace {
 
   /** Names of the members, in order. */
   get memberNames(): string[] {
-    return this.slots.map((s) => s.name)
+    return this.slots.filter((s) => s.removed !== true).map((s) => s.name)
   }
 
   /**
@@ -542,6 +665,7 @@ export class Store extends Namespace {
   private async restart(name: string): Promise<void> {
     const slot = this.slots.find((s) => s.name === name)!
     if (slot.member !== undefined && !slot.member.isStopped) return
+    if (slot.removed === true) return // a removed member never comes back
     this.network.up(name)
     await this.startMember(slot)
     this.emitter.emit('up', { member: name })
@@ -577,6 +701,7 @@ export class Store extends Namespace {
     for (const l of [...this.liveLeases]) l.release()
     for (const name of [...this.watchables.keys()]) this.closeWatchable(name)
     for (const slot of this.slots) await slot.member?.stop().catch(() => undefined)
+    await this.identityWrites
     this.network.close()
     for (const slot of this.slots) {
       if (slot.ownsDb && slot.db.status === 'open') {

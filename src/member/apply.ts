@@ -185,6 +185,8 @@ export class Applier {
     if ('txn' in req) return this.txn(req.txn, index)
     if ('leaseGrant' in req) return { response: await this.leaseGrant(req.leaseGrant, index), events: [] }
     if ('leaseRevoke' in req) return this.leaseRevoke(req.leaseRevoke, index)
+    // cluster requests (alarms, member updates) are applied by the member itself
+    assert(!('alarm' in req) && !('memberUpdate' in req), 'cluster request handed to the KV applier')
     return { response: await this.compaction(req.compaction, index), events: [] }
   }
 

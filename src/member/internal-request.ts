@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { AlarmRequest } from '../maintenance/messages.js'
 import type { CompactionRequest, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, TxnRequest } from '../api/messages.js'
 
 /** Identifies a proposal: the proposing member and a request id unique within it. */
@@ -24,6 +25,10 @@ export type InternalRequestBody =
   /** `id` is never '0': the proposing member chose one (etcd's LeaseGrant picks it before proposing). */
   | { leaseGrant: LeaseGrantRequest }
   | { leaseRevoke: LeaseRevokeRequest }
+  /** Raises, clears or lists alarms (etcd `AlarmRequest` through Raft). */
+  | { alarm: AlarmRequest }
+  /** Changes a member's peer URLs (etcd's ConfChangeUpdateNode, a normal entry here). */
+  | { memberUpdate: { id: string; peerURLs: string[] } }
 
 /** One proposed operation with its header (etcd `InternalRaftRequest`). */
 export type InternalRequest = { header: RequestHeader } & InternalRequestBody

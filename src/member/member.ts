@@ -34,16 +34,22 @@ import type { Random } from '../sim/random.js'
 import type { Network } from '../sim/network.js'
 import { KVStore } from '../mvcc/index.js'
 import type { Event } from '../mvcc/index.js'
-import type { ConfState, Entry, Message, ReadState, Ready, SoftState } from '../raft/index.js'
+import type { ConfChange, ConfState, Entry, Message, ReadState, Ready, SnapshotMetadata, SoftState } from '../raft/index.js'
 import { MemoryStorage, NONE, RaftError, RawNode, decodeConfChange } from '../raft/index.js'
 import type { KVServer } from '../services/kv.js'
 import type { LeaseServer } from '../services/lease.js'
 import { LeaseExpiredError, Lessor, NotPrimaryError } from '../lease/lessor.js'
 import { Applier, isTxnReadonly } from './apply.js'
-import type { InternalRequest, InternalRequestBody } from './internal-request.js'
+import type { InternalRequest, InternalRequestBody, RequestHeader } from './internal-request.js'
 import { decodeRecord, encodeRecord } from './record-codec.js'
 import { RaftStorage } from './raft-storage.js'
 import { Mutex } from './mutex.js'
+import { Membership, syntheticUrls } from '../cluster/membership.js'
+import type { ClusterMember, MembershipChange } from '../cluster/membership.js'
+import { AlarmStore } from '../maintenance/alarms.js'
+import type { AlarmMember } from '../maintenance/alarms.js'
+import type { AlarmRequest, AlarmResponse, DefragmentResponse, HashKVResponse, MoveLeaderResponse, StatusResponse } from '../maintenance/messages.js'
+import type { BackendOp } from '../mvcc/backend.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any abstract-level database, whatever its default encodings
 type Database = AbstractLevel<any, any, any>
@@ -92,6 +98,10 @@ export interface MemberConfig {
   peer?: (id: string) => Member | undefined
   /** Called with cluster events (leader changes). */
   onEvent?: (event: MemberEvent) => void
+  /** A member added to a running cluster: starts with empty storage and catches up from the leader's snapshot (no bootstrap). */
+  join?: boolean
+  /** Backend bytes above which a write raises the NOSPACE alarm (etcd `--quota-backend-bytes`); 0 or absent: no quota. */
+  quotaBackendBytes?: number
 }
 
 /** Events a member reports upwards. */
@@ -101,6 +111,10 @@ export type MemberEvent =
   | { type: 'fatal'; memberId: string; error: unknown }
   /** A snapshot restore replaced the member's MVCC store (watchers resync from its history). */
   | { type: 'restored'; memberId: string }
+  /** The member applied a membership change; `members` is the list now in force. */
+  | { type: 'membership'; memberId: string; members: ClusterMember[] }
+  /** The member applied its own removal and stops shortly after (etcd: "the member has been permanently removed from the cluster"). */
+  | { type: 'removed'; memberId: string }
 
 interface Pending {
   resolve(value: unknown): void
@@ -138,6 +152,17 @@ export function minLeaseTtl(timing: Pick<MemberTiming, 'tickMs' | 'electionTicks
   return Math.max(1, Math.ceil((Math.floor((3 * timing.electionTicks) / 2) * timing.tickMs) / 1000))
 }
 
+/** The etcd server version pocket-etcd implements, as `status()` reports it. */
+export const ETCD_VERSION = '3.4.23'
+
+/** Does this request need backend space (etcd's quota `Cost` > 0: puts, txns with puts, lease grants)? */
+function needsSpace(req: InternalRequestBody): boolean {
+  if ('put' in req || 'leaseGrant' in req) return true
+  if (!('txn' in req)) return false
+  const hasPut = (t: TxnRequest): boolean => t.success.concat(t.failure).some((op) => 'requestPut' in op || ('requestTxn' in op && hasPut(op.requestTxn)))
+  return hasPut(req.txn)
+}
+
 /** One member of the cluster. Create it with {@link Member.open}. */
 export class Member implements KVServer, LeaseServer {
   readonly name: string
@@ -156,6 +181,8 @@ export class Member implements KVServer, LeaseServer {
   private memory!: MemoryStorage
   private node!: RawNode
   private confState: ConfState = { voters: [], learners: [] }
+  private cluster!: Membership
+  private alarmStore!: AlarmStore
 
   private stopped = false
   private processing = false
@@ -199,7 +226,11 @@ export class Member implements KVServer, LeaseServer {
     const loaded = await RaftStorage.open(db)
     this.raftStorage = loaded.storage
     this.memory = loaded.memory
-    if (loaded.fresh) {
+    if (loaded.fresh && this.cfg.join === true) {
+      // a member added to a running cluster: no bootstrap, the leader sends it a snapshot
+      this.confState = { voters: [], learners: [] }
+    } else if (loaded.fresh) {
+      await this.kv.backend.write(this.cluster.seed(this.cfg.initialPeers.map((p) => ({ id: p.id, name: p.name, ...syntheticUrls(p.name), isLearner: false }))))
       // Every member of a new cluster starts from the same snapshot at index 1, term 1,
       // whose membership is the initial voters (as a restored etcd cluster does).
       this.confState = { voters: this.cfg.initialPeers.map((p) => p.id), learners: [] }
@@ -230,6 +261,7 @@ export class Member implements KVServer, LeaseServer {
       random: (n: number) => this.cfg.random.int(n),
     })
     this.term = hs.term
+    this.reconcileConfState()
     this.cfg.network.register(this.name, (from, msg) => this.receive(from, msg))
     this.scheduleTick()
   }
@@ -240,6 +272,8 @@ export class Member implements KVServer, LeaseServer {
   private async openLessor(): Promise<void> {
     const wasPrimary = this.lessor?.isPrimary ?? false
     this.lessor = await Lessor.open(this.kv, minLeaseTtl(this.cfg.timing))
+    this.cluster = await Membership.open(this.kv.backend)
+    this.alarmStore = await AlarmStore.open(this.kv.backend)
     this.applier = new Applier(this.kv, this.lessor, this.lessor, () => this.cfg.clock.now())
     if (wasPrimary) this.lessor.promote(this.cfg.clock.now(), this.electionTimeoutMs())
   }
@@ -324,6 +358,7 @@ export class Member implements KVServer, LeaseServer {
     if (snapshot) {
       this.memory.applySnapshot(snapshot)
       this.confState = snapshot.metadata.confState
+      this.reconcileConfState()
       this.snapshotIndex = snapshot.metadata.index
       this.appliedIndex = Math.max(this.appliedIndex, snapshot.metadata.index)
     }
@@ -362,7 +397,7 @@ export class Member implements KVServer, LeaseServer {
     try {
       const data = await this.applyLock.run(() => this.dumpState())
       if (this.stopped || m.snapshot === undefined) return
-      this.cfg.network.send(this.name, to, { ...m, snapshot: { metadata: m.snapshot.metadata, data } })
+      this.cfg.network.send(this.name, to, { ...m, snapshot: { metadata: this.mergedSnapshotMetadata(data, m.snapshot.metadata), data } })
       this.node.reportSnapshot(m.to, 'Finish')
     } catch (err) {
       if (!this.stopped) this.node.reportSnapshot(m.to, 'Failure')
@@ -424,6 +459,7 @@ export class Member implements KVServer, LeaseServer {
     await this.applyLock.run(async () => {
       if (e.type === 'ConfChange') {
         const cc = decodeConfChange(e.data)
+        if (cc.context.length > 0) return this.applyMembershipChange(e.index, cc, answers)
         this.confState = this.node.applyConfChange(cc)
         await this.kv.write().end({ consistentIndex: e.index })
         return
@@ -438,7 +474,8 @@ export class Member implements KVServer, LeaseServer {
       const req = decodeRecord<InternalRequest>(e.data)
       let outcome: { ok: true; value: unknown } | { ok: false; error: unknown }
       try {
-        const r = await this.applier.apply(req, e.index)
+        this.checkAlarmsOnApply(req)
+        const r = 'alarm' in req || 'memberUpdate' in req ? await this.applyClusterRequest(req, e.index) : await this.applier.apply(req, e.index)
         outcome = { ok: true, value: r.response }
         if (r.events.length > 0) this.cfg.onEvent?.({ type: 'applied', memberId: this.id, index: e.index, events: r.events })
       } catch (err) {
@@ -522,6 +559,7 @@ export class Member implements KVServer, LeaseServer {
   /** Proposes `body` through Raft and resolves with its applied response. */
   private async propose<T>(body: InternalRequestBody): Promise<T> {
     this.assertRunning()
+    await this.checkQuota(body)
     await this.waitForLeader()
     this.assertRunning()
     const id = `${this.incarnation}.${++this.counter}`
@@ -753,6 +791,336 @@ export class Member implements KVServer, LeaseServer {
     return this.lessor
   }
 
+  // --- cluster membership (etcd's RaftCluster and the Cluster service) ---
+
+  /** Makes Raft's configuration match the replicated member list (after a restart or a snapshot). */
+  private reconcileConfState(): void {
+    if (this.cluster.size === 0) return
+    const want = new Map(this.cluster.list().map((m) => [m.id, m.isLearner]))
+    const have = this.node.status().config
+    const apply = (type: 'AddNode' | 'AddLearnerNode' | 'RemoveNode', nodeId: string) => {
+      this.confState = this.node.applyConfChange({ type, nodeId, context: new Uint8Array(0) })
+    }
+    for (const [id, learner] of want) {
+      if (learner && !have.learners.includes(id)) apply('AddLearnerNode', id)
+      if (!learner && !have.voters.includes(id)) apply('AddNode', id)
+    }
+    for (const id of [...have.voters, ...have.learners]) if (!want.has(id)) apply('RemoveNode', id)
+    this.confState = this.node.status().config
+  }
+
+  /**
+   * The metadata a snapshot is sent with (etcd's createMergedSnapshotMessage): the index the
+   * dumped state was taken at and the membership in force there, so a member added after the
+   * last local snapshot finds itself in it.
+   */
+  private mergedSnapshotMetadata(data: Uint8Array, fallback: SnapshotMetadata): SnapshotMetadata {
+    const index = decodeRecord<StateDump>(data).consistentIndex
+    if (index <= fallback.index) return fallback
+    try {
+      return { index, term: this.memory.term(index), confState: this.confState }
+    } catch (err) {
+      // the dumped index left the in-memory log (cannot happen while the dump holds the apply lock); send the stored metadata
+      if (!(err instanceof RaftError)) throw err
+      return fallback
+    }
+  }
+
+  private async applyMembershipChange(index: number, cc: ConfChange, answers: (() => void)[]): Promise<void> {
+    const rec = decodeRecord<{ header: RequestHeader; change: MembershipChange }>(cc.context)
+    let outcome: { ok: true; value: unknown } | { ok: false; error: unknown }
+    try {
+      // etcd validates at apply; a refused change is applied to Raft as a no-op
+      this.cluster.validate(rec.change)
+      this.confState = this.node.applyConfChange(cc)
+      const ops = this.cluster.apply(rec.change)
+      await this.kv.write().end({ consistentIndex: index, extra: ops })
+      outcome = { ok: true, value: { header: this.header(this.kv.rev), members: this.cluster.list() } }
+      this.cfg.onEvent?.({ type: 'membership', memberId: this.id, members: this.cluster.list() })
+      if (rec.change.type === 'remove' && rec.change.id === this.id) this.scheduleRemovalStop()
+    } catch (err) {
+      if (!(err instanceof EtcdError || err instanceof RaftError)) throw err
+      await this.kv.write().end({ consistentIndex: index })
+      outcome = { ok: false, error: err instanceof EtcdError ? err : etcdError('MemberNotFound', { cause: err }) }
+    }
+    this.answer(rec.header, outcome, answers)
+  }
+
+  private answer(header: RequestHeader, outcome: { ok: true; value: unknown } | { ok: false; error: unknown }, answers: (() => void)[]): void {
+    if (header.memberId !== this.id) return
+    const p = this.pending.get(header.id)
+    if (!p) return
+    this.pending.delete(header.id)
+    p.timer.cancel()
+    answers.push(() => (outcome.ok ? p.resolve(outcome.value) : p.reject(outcome.error)))
+  }
+
+  private removalTimer: TimerHandle | undefined
+
+  /** A removed member keeps running ten ticks so the commit reaches the others, then stops (etcd's stopWithDelay). */
+  private scheduleRemovalStop(): void {
+    if (this.removalTimer !== undefined) return
+    this.removalTimer = this.cfg.clock.setTimer(10 * this.cfg.timing.tickMs, () => {
+      if (!this.stopped) this.cfg.onEvent?.({ type: 'removed', memberId: this.id })
+    })
+  }
+
+  /** Proposes a membership change as a Raft conf change whose context carries the change; resolves once applied here. */
+  private async proposeConfChange<T>(type: ConfChange['type'], nodeId: string, change: MembershipChange): Promise<T> {
+    this.assertRunning()
+    await this.waitForLeader()
+    this.assertRunning()
+    const id = `${this.incarnation}.${++this.counter}`
+    const context = encodeRecord({ header: { memberId: this.id, id }, change })
+    const result = new Promise<T>((resolve, reject) => {
+      const timer = this.cfg.clock.setTimer(this.cfg.timing.requestTimeoutMs, () => {
+        if (this.pending.delete(id)) reject(etcdError(this.lead === NONE ? 'TimeoutDueToLeaderFail' : 'Timeout'))
+      })
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
+    })
+    try {
+      this.node.proposeConfChange({ type, nodeId, context })
+    } catch (err) {
+      const p = this.pending.get(id)
+      this.pending.delete(id)
+      p?.timer.cancel()
+      if (err instanceof RaftError) throw etcdError(this.lead === NONE ? 'NoLeader' : 'LeaderChanged', { cause: err })
+      throw err
+    }
+    this.kick()
+    return result
+  }
+
+  /** Is member `id` running and reachable both ways from here (etcd: its transport is active)? */
+  private isStarted(id: string): boolean {
+    if (id === this.id) return !this.stopped
+    const peer = this.cfg.peer?.(id)
+    if (peer === undefined || peer.isStopped) return false
+    return this.cfg.network.canReach(this.name, peer.name) && this.cfg.network.canReach(peer.name, this.name)
+  }
+
+  /** The running leader this member can reach, or undefined. */
+  private reachableLeader(): Member | undefined {
+    if (this.lead === NONE) return undefined
+    if (this.lead === this.id) return this
+    return this.isStarted(this.lead) ? this.cfg.peer?.(this.lead) : undefined
+  }
+
+  /** The member list this member applied (etcd `MemberList`, served locally). */
+  memberList(): { header: ResponseHeader; members: ClusterMember[] } {
+    this.assertRunning()
+    return { header: this.header(this.kv.rev), members: this.cluster.list() }
+  }
+
+  /** Member `id` of this member's applied list. */
+  clusterMember(id: string): ClusterMember | undefined {
+    return this.cluster.get(id)
+  }
+
+  /**
+   * Adds `member` through a Raft conf change (etcd `AddMember`): a voter only when enough
+   * voters are started to keep a quorum (etcd's strict reconfig check).
+   */
+  async memberAdd(member: ClusterMember): Promise<{ header: ResponseHeader; members: ClusterMember[] }> {
+    this.assertRunning()
+    this.cluster.validate({ type: 'add', member })
+    if (!member.isLearner) {
+      // etcd IsReadyToAddVotingMember: the started voters must be a quorum of the grown cluster
+      const voters = this.cluster.voters()
+      const started = voters.filter((v) => this.isStarted(v.id)).length
+      if (started < Math.floor((voters.length + 1) / 2) + 1) throw etcdError('MemberNotEnoughStarted')
+    }
+    return this.proposeConfChange(member.isLearner ? 'AddLearnerNode' : 'AddNode', member.id, { type: 'add', member })
+  }
+
+  /**
+   * Removes member `id` (etcd `RemoveMember` with `mayRemoveMember`): refused when the
+   * voters left started would not make a quorum; a learner or a stopped member may always go.
+   */
+  async memberRemove(id: string): Promise<{ header: ResponseHeader; members: ClusterMember[] }> {
+    this.assertRunning()
+    const m = this.cluster.get(id)
+    if (m === undefined) throw etcdError('MemberNotFound')
+    if (!m.isLearner) {
+      const voters = this.cluster.voters()
+      const others = voters.filter((v) => v.id !== id)
+      const started = others.filter((v) => this.isStarted(v.id)).length
+      if (started < Math.floor(others.length / 2) + 1) throw etcdError('MemberNotEnoughStarted')
+      if (id === this.id || this.isStarted(id)) {
+        // protect the quorum when some members are down
+        const active = voters.filter((v) => this.isStarted(v.id)).length
+        if (active - 1 < 1 + Math.floor((voters.length - 1) / 2)) throw etcdError('MemberNotEnoughStarted')
+      }
+    }
+    return this.proposeConfChange('RemoveNode', id, { type: 'remove', id })
+  }
+
+  /**
+   * Promotes learner `id` to voter (etcd `PromoteMember`): only when the leader sees its log
+   * match at 90% of the leader's own at least (etcd's isLearnerReady).
+   */
+  async memberPromote(id: string): Promise<{ header: ResponseHeader; members: ClusterMember[] }> {
+    this.assertRunning()
+    await this.waitForLeader()
+    const leader = this.reachableLeader()
+    if (leader === undefined) throw etcdError(this.lead === NONE ? 'NoLeader' : 'Timeout')
+    const progress = leader.raftStatus().progress
+    if (progress === undefined) throw etcdError('NotLeader')
+    const learner = progress[id]
+    if (learner !== undefined && learner.match < (progress[leader.id]?.match ?? 0) * 0.9) throw etcdError('LearnerNotReady')
+    this.cluster.validate({ type: 'promote', id })
+    return this.proposeConfChange('AddNode', id, { type: 'promote', id })
+  }
+
+  /** Changes member `id`'s peer URLs through Raft (etcd `UpdateMember`). */
+  async memberUpdate(id: string, peerURLs: string[]): Promise<{ header: ResponseHeader; members: ClusterMember[] }> {
+    this.assertRunning()
+    this.cluster.validate({ type: 'update', id, peerURLs })
+    return this.propose({ memberUpdate: { id, peerURLs } })
+  }
+
+  // --- maintenance (alarms, quota, status, hash, defragment, move leader) ---
+
+  /** Applies an alarm or member-update entry, its changes in the entry's batch. */
+  private async applyClusterRequest(req: InternalRequest, index: number): Promise<{ response: unknown; events: readonly Event[] }> {
+    let ops: BackendOp[] = []
+    let response: unknown
+    if ('memberUpdate' in req) {
+      const change: MembershipChange = { type: 'update', ...req.memberUpdate }
+      this.cluster.validate(change)
+      ops = this.cluster.apply(change)
+      this.cfg.onEvent?.({ type: 'membership', memberId: this.id, members: this.cluster.list() })
+      response = { members: this.cluster.list() }
+    } else if ('alarm' in req) {
+      const r = req.alarm
+      const a: AlarmMember = { memberID: r.memberID, alarm: r.alarm }
+      let alarms: AlarmMember[] = []
+      if (r.action === 'GET') alarms = this.alarmStore.list(r.alarm)
+      else if (r.action === 'ACTIVATE') {
+        if (r.alarm !== 'NONE') {
+          ops = this.alarmStore.activate(a)
+          alarms = [a]
+        }
+      } else {
+        const d = this.alarmStore.deactivate(a)
+        ops = d.ops
+        if (d.found) alarms = [a]
+      }
+      response = { alarms }
+    }
+    await this.kv.write().end({ consistentIndex: index, extra: ops })
+    return { response: { header: this.header(this.kv.rev), ...(response as object) }, events: [] }
+  }
+
+  /** etcd's capped and corrupt appliers: with NOSPACE raised, writes that need space fail; with CORRUPT, every write fails. */
+  private checkAlarmsOnApply(req: InternalRequest): void {
+    if (this.alarmStore.has('CORRUPT') && ('put' in req || 'deleteRange' in req || 'txn' in req || 'compaction' in req || 'leaseGrant' in req || 'leaseRevoke' in req)) {
+      throw etcdError('Corrupt')
+    }
+    if (this.alarmStore.has('NOSPACE') && needsSpace(req)) throw etcdError('NoSpace')
+  }
+
+  /**
+   * etcd's quotaKVServer: a write that needs space and would take the backend past the quota
+   * raises the NOSPACE alarm through Raft and fails with `etcdserver: mvcc: database space exceeded`.
+   */
+  private async checkQuota(body: InternalRequestBody): Promise<void> {
+    const quota = this.cfg.quotaBackendBytes ?? 0
+    if (quota <= 0 || !needsSpace(body)) return
+    const { dbSize } = await this.dbSizes()
+    if (dbSize + encodeRecord(body).length <= quota) return
+    await this.propose<AlarmResponse>({ alarm: { action: 'ACTIVATE', memberID: this.id, alarm: 'NOSPACE' } }).catch((err: unknown) => {
+      // etcd answers ErrNoSpace whether or not raising the alarm succeeded
+      if (!(err instanceof EtcdError)) throw err
+    })
+    throw etcdError('NoSpace')
+  }
+
+  /** Raises, clears or lists alarms through Raft (etcd `Alarm`). */
+  async alarm(r: AlarmRequest): Promise<AlarmResponse> {
+    const resp = await this.propose<AlarmResponse>({ alarm: r })
+    resp.header = this.header(this.kv.rev)
+    return resp
+  }
+
+  /** The alarms this member applied. */
+  alarms(): AlarmMember[] {
+    return this.alarmStore.list()
+  }
+
+  /** Size of the member's database: on disk when the database can tell, and its live bytes. */
+  async dbSizes(): Promise<{ dbSize: number; dbSizeInUse: number }> {
+    await this.applyLock.run(() => this.kv.flush())
+    let inUse = 0
+    for await (const [k, v] of this.cfg.db.iterator({ keyEncoding: 'view', valueEncoding: 'view' }) as AsyncIterable<[Uint8Array, Uint8Array]>) inUse += k.length + v.length
+    const onDisk = await this.kv.backend.size()
+    return { dbSize: Math.max(onDisk ?? 0, inUse), dbSizeInUse: inUse }
+  }
+
+  /** etcd `Status` of this member. */
+  async status(): Promise<StatusResponse> {
+    this.assertRunning()
+    const sizes = await this.dbSizes()
+    const st = this.node.status()
+    return {
+      header: this.header(this.kv.rev),
+      version: ETCD_VERSION,
+      ...sizes,
+      leader: this.lead,
+      raftIndex: st.hardState.commit,
+      raftTerm: this.term,
+      raftAppliedIndex: this.appliedIndex,
+      errors: this.alarmStore.list().map((a) => `memberID:${a.memberID} alarm:${a.alarm} `),
+      isLearner: this.confState.learners.includes(this.id),
+    }
+  }
+
+  /** etcd `HashKV` of this member's MVCC history up to `revision` (0: current). */
+  async hashKV(revision: number): Promise<HashKVResponse> {
+    this.assertRunning()
+    const h = await this.kv.hashKV(revision)
+    return { header: this.header(h.revision), hash: h.hash, compactRevision: h.compactRevision }
+  }
+
+  /** Reclaims the backend's free space (etcd `Defragment`): a full-range compaction of the database when it supports one. */
+  async defragment(): Promise<DefragmentResponse> {
+    this.assertRunning()
+    await this.applyLock.run(async () => {
+      await this.kv.flush()
+      const db = this.cfg.db as Database & { compactRange?: (start: Uint8Array, end: Uint8Array, options: { keyEncoding: 'view' }) => Promise<void> }
+      if (typeof db.compactRange === 'function') await db.compactRange(new Uint8Array([0]), new Uint8Array([0xff, 0xff, 0xff, 0xff]), { keyEncoding: 'view' })
+    })
+    return { header: this.header(this.kv.rev) }
+  }
+
+  /**
+   * Hands leadership to `target` and waits until it leads (etcd `MoveLeader`): only the
+   * leader may, only to a voting member.
+   */
+  async moveLeader(target: string): Promise<MoveLeaderResponse> {
+    this.assertRunning()
+    if (this.lead !== this.id) throw etcdError('NotLeader')
+    const m = this.cluster.get(target)
+    if (m === undefined || m.isLearner) throw etcdError('BadLeaderTransferee')
+    const { clock, timing } = this.cfg
+    const deadline = clock.now() + timing.requestTimeoutMs
+    this.transferLeadership(target)
+    while (this.lead !== target) {
+      this.assertRunning()
+      if (clock.now() >= deadline) throw etcdError('TimeoutLeaderTransfer')
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          this.sleepers.delete(wake)
+          timer.cancel()
+          resolve()
+        }
+        const timer = clock.setTimer(timing.tickMs, wake)
+        this.sleepers.add(wake)
+      })
+    }
+    return { header: this.header(this.kv.rev) }
+  }
+
   // --- observation and lifecycle ---
 
   /** The leader this member currently follows (`'0'` when it knows none). */
@@ -806,6 +1174,7 @@ export class Member implements KVServer, LeaseServer {
     if (this.stopped) return
     this.stopped = true
     this.ticker?.cancel()
+    this.removalTimer?.cancel()
     this.cfg.network.unregister(this.name)
     for (const [, p] of this.pending) {
       p.timer.cancel()

@@ -1,0 +1,152 @@
+/**
+ * The Maintenance service through the Store: status fields, hashKV equal on every member,
+ * defragment shrinking a classic-level database, moveLeader and its errors, and the
+ * NOSPACE quota alarm cycle (raise, capped writes, free space, disarm). Manual clock.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { Store } from '../../src/store.js'
+import { EtcdError } from '../../src/errors.js'
+import { assertConverged, openManual } from '../store/helpers.js'
+import { drive } from '../cluster/membership.test.js'
+
+async function rejects(p: Promise<unknown>, message: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => err instanceof EtcdError && err.message === message)
+}
+
+describe('maintenance', () => {
+  test('status reports version, sizes, leader, Raft indexes and learner state per member', async () => {
+    const store = await openManual()
+    try {
+      await store.kv.put({ key: 'a', value: '1' })
+      await assertConverged(store)
+      const leaderId = store.member(store.sim.leader()!).id
+      for (const name of store.memberNames) {
+        const s = await store.member(name).maintenance.status()
+        assert.equal(s.version, '3.4.23')
+        assert.equal(s.header.memberId, store.member(name).id)
+        assert.equal(s.leader, leaderId)
+        assert.ok(s.dbSize > 0 && s.dbSizeInUse > 0 && s.dbSizeInUse <= s.dbSize)
+        assert.ok(s.raftIndex >= s.raftAppliedIndex && s.raftAppliedIndex > 0)
+        assert.ok(s.raftTerm >= 2)
+        assert.equal(s.isLearner, false)
+        assert.deepEqual(s.errors, [])
+      }
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('hashKV is equal on every member at the same revision, and differs once history differs', async () => {
+    const store = await openManual()
+    try {
+      for (let i = 0; i < 30; i++) await store.kv.put({ key: `k${i % 7}`, value: `v${i}` })
+      await store.kv.compact({ revision: 10 })
+      await assertConverged(store)
+      const at = async (rev: number) => Promise.all(store.memberNames.map((n) => store.member(n).maintenance.hashKV({ revision: rev })))
+      const now = await at(0)
+      assert.equal(new Set(now.map((h) => h.hash)).size, 1)
+      assert.ok(now.every((h) => h.compactRevision === 10 && h.header.revision === 31))
+      const old = await at(20)
+      assert.equal(new Set(old.map((h) => h.hash)).size, 1)
+      assert.notEqual(old[0]!.hash, now[0]!.hash)
+      await rejects(store.maintenance.hashKV({ revision: 5 }), 'etcdserver: mvcc: required revision has been compacted')
+      await rejects(store.maintenance.hashKV({ revision: 99 }), 'etcdserver: mvcc: required revision is a future revision')
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('moveLeader hands leadership over; not leader and bad transferee are refused', async () => {
+    const store = await openManual()
+    try {
+      const leader = store.sim.leader()!
+      const target = store.memberNames.find((n) => n !== leader)!
+      const follower = store.memberNames.find((n) => n !== leader && n !== target)!
+      await rejects(store.member(follower).maintenance.moveLeader({ targetID: store.member(target).id }), 'etcdserver: not leader')
+      await rejects(store.member(leader).maintenance.moveLeader({ targetID: '99' }), 'etcdserver: bad leader transferee')
+      await drive(store, store.member(leader).maintenance.moveLeader({ targetID: store.member(target).id }))
+      assert.equal(store.sim.leader(), target)
+      await store.kv.put({ key: 'x', value: 'y' })
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('quota: NOSPACE is raised through Raft, writes fail, reads/deletes/compaction work; freed and disarmed, writes work again', async () => {
+    const store = await openManual({ quotaBackendBytes: 64 * 1024 })
+    try {
+      const big = 'x'.repeat(4000)
+      let failed: unknown
+      for (let i = 0; i < 100 && failed === undefined; i++) {
+        await store.kv.put({ key: `big/${i % 5}`, value: big }).catch((err: unknown) => (failed = err))
+      }
+      assert.ok(failed instanceof EtcdError && failed.message === 'etcdserver: mvcc: database space exceeded', String(failed))
+      await assertConverged(store)
+      const leaderId = store.member(store.sim.leader()!).id
+      for (const name of store.memberNames) {
+        const alarms = await store.member(name).maintenance.alarm({ action: 'GET' })
+        assert.deepEqual(alarms.alarms, [{ memberID: leaderId, alarm: 'NOSPACE' }], name)
+        assert.deepEqual((await store.member(name).maintenance.status()).errors, [`memberID:${leaderId} alarm:NOSPACE `])
+      }
+      // the capped applier: small puts and txns with puts and lease grants fail too
+      await rejects(store.kv.put({ key: 'small', value: '1' }), 'etcdserver: mvcc: database space exceeded')
+      await rejects(store.kv.txn({ compare: [], success: [{ requestPut: { key: 's', value: '1' } }], failure: [] }), 'etcdserver: mvcc: database space exceeded')
+      await rejects(store.lease.grant({ ttl: 60 }), 'etcdserver: mvcc: database space exceeded')
+      // reads, deletes and compaction keep working
+      assert.ok((await store.kv.range({ key: 'big/', rangeEnd: 'big0' })).kvs.length > 0)
+      const del = await store.kv.deleteRange({ key: 'big/', rangeEnd: 'big0' })
+      assert.ok(del.deleted > 0)
+      await store.kv.compact({ revision: del.header.revision, physical: true })
+      for (const name of store.memberNames) await store.member(name).maintenance.defragment()
+      // still capped until disarmed
+      await rejects(store.kv.put({ key: 'small', value: '1' }), 'etcdserver: mvcc: database space exceeded')
+      const off = await store.maintenance.alarm({ action: 'DEACTIVATE', memberID: leaderId, alarm: 'NOSPACE' })
+      assert.deepEqual(off.alarms, [{ memberID: leaderId, alarm: 'NOSPACE' }])
+      assert.deepEqual((await store.maintenance.alarm()).alarms, [])
+      await store.kv.put({ key: 'small', value: '1' })
+      await assertConverged(store)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('alarm ACTIVATE/DEACTIVATE of CORRUPT is replicated and blocks writes', async () => {
+    const store = await openManual()
+    try {
+      const id = store.member('m2').id
+      const on = await store.maintenance.alarm({ action: 'ACTIVATE', memberID: id, alarm: 'CORRUPT' })
+      assert.deepEqual(on.alarms, [{ memberID: id, alarm: 'CORRUPT' }])
+      await rejects(store.kv.put({ key: 'a', value: '1' }), 'etcdserver: corrupt cluster')
+      assert.deepEqual((await store.member('m3').maintenance.alarm({ action: 'GET', alarm: 'CORRUPT' })).alarms, [{ memberID: id, alarm: 'CORRUPT' }])
+      assert.deepEqual((await store.maintenance.alarm({ action: 'GET', alarm: 'NOSPACE' })).alarms, [])
+      await store.maintenance.alarm({ action: 'DEACTIVATE', memberID: id, alarm: 'CORRUPT' })
+      await store.kv.put({ key: 'a', value: '1' })
+      assert.deepEqual((await store.maintenance.alarm({ action: 'DEACTIVATE', memberID: id, alarm: 'CORRUPT' })).alarms, [])
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('defragment shrinks a classic-level database after deletes and compaction', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pocket-etcd-defrag-'))
+    const store = await Store.open({ clock: 'manual', seed: 2, members: 1, dataDir: dir, snapshotCount: 100 })
+    try {
+      const value = 'v'.repeat(8192)
+      for (let i = 0; i < 1500; i++) await store.kv.put({ key: `k${i}`, value })
+      const del = await store.kv.deleteRange({ key: 'k', rangeEnd: 'l' })
+      await store.kv.compact({ revision: del.header.revision, physical: true })
+      const before = await store.maintenance.status()
+      await store.maintenance.defragment()
+      const after = await store.maintenance.status()
+      assert.ok(after.dbSize < before.dbSize / 2, `dbSize ${before.dbSize} -> ${after.dbSize}`)
+      assert.ok(after.dbSizeInUse < 1_000_000, `in use ${after.dbSizeInUse}`)
+    } finally {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
