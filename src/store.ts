@@ -496,7 +496,7 @@ export class Store extends Namespace {
       db: slot.db,
       initialPeers: this.peers(),
       directory: this.directory,
-      clock: this.clockRef,
+      clock: this.sim.clockOf(slot.name),
       random: this.random.fork(`member/${slot.name}`),
       network: this.network,
       timing: this.timing,

@@ -43,6 +43,7 @@ export class Simulation<M = unknown> {
   readonly random: Random
   private readonly host: SimulationHost
   private readonly tracers = new Set<(event: NetworkEvent<M>) => void>()
+  private readonly memberClocks = new Map<string, Clock>()
 
   constructor(host: SimulationHost, clock: Clock, network: Network<M>, random: Random) {
     this.host = host
@@ -66,6 +67,21 @@ export class Simulation<M = unknown> {
   /** Passes one network event to the subscribers (the network's `trace` hook calls it). */
   traceNetworkEvent(event: NetworkEvent<M>): void {
     for (const fn of this.tracers) fn(event)
+  }
+
+  /**
+   * Gives member `name` its own clock from its next start or restart (one that runs fast or
+   * stops, for clock-skew faults); `undefined` gives it the cluster clock again.
+   */
+  setMemberClock(name: string, clock: Clock | undefined): void {
+    this.check(name)
+    if (clock === undefined) this.memberClocks.delete(name)
+    else this.memberClocks.set(name, clock)
+  }
+
+  /** The clock member `name` starts with: its own if one was set, else the cluster clock. */
+  clockOf(name: string): Clock {
+    return this.memberClocks.get(name) ?? this.clock
   }
 
   /** The seed that replays this run. */

@@ -21,6 +21,12 @@ export { checkLeases, assertLeasesRespected, leaseEnd } from './lease-checker.js
 export type { LeaseRecord, KeyObservation, LeaseViolation } from './lease-checker.js'
 export { checkLocks, assertMutualExclusion } from './lock-checker.js'
 export type { LockHold, LockViolation } from './lock-checker.js'
+export { Nemesis, FAULT_KINDS } from './nemesis.js'
+export type { FaultKind, NemesisOptions } from './nemesis.js'
+export { NemesisLevel, SkewedClock, InjectedWriteError } from './nemesis-faults.js'
+export type { WriteFault } from './nemesis-faults.js'
+export { runSeed, runCampaign, formatSummary, replayCommand } from './campaign.js'
+export type { SeedOptions, SeedResult, CampaignSummary, Coverage, CheckerName, CheckerVerdict } from './campaign.js'
 export type {
   RegisterInput, RegisterOutput, RegisterState, ListAppendInput, ListAppendOutput, ListAppendState, ListAppendStep, ListAppendAnomaly,
 } from './models.js'
