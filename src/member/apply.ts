@@ -31,6 +31,8 @@ import { assert, etcdError } from '../errors.js'
 import type { KVStore, TxnWrite, RangeResult, Event } from '../mvcc/index.js'
 import type { InternalRequest } from './internal-request.js'
 import type { Lessor } from '../lease/lessor.js'
+import type { AuthStore } from '../auth/auth-store.js'
+import { checkDeleteRange, checkLeasePuts, checkPut, checkTxn } from '../auth/permissions.js'
 
 /** Something that answers MVCC ranges: the store itself or a write txn (which sees its own writes). */
 interface RangeReader {
@@ -133,6 +135,8 @@ export class Applier {
     private readonly lessor?: LeaseState,
     /** The member's clock time, for the expiry of a lease granted on the primary. */
     private readonly now: () => number = () => 0,
+    /** The member's auth store; with it, requests are checked against their sender's permissions and auth requests applied. */
+    private readonly auth?: AuthStore,
   ) {}
 
   private attach(events: readonly Event[]): void {
@@ -180,11 +184,25 @@ export class Applier {
    * error (key not found, lease not found, compacted...) means nothing was written.
    */
   async apply(req: InternalRequest, index: number): Promise<ApplyResult<unknown>> {
+    if (this.auth !== undefined) {
+      // etcd's authApplierV3: the sender's permissions are checked before anything is read or written
+      const ai = { username: req.header.username ?? '', revision: req.header.authRevision ?? 0 }
+      if ('put' in req) checkPut(this.auth, this.lessor, ai, req.put)
+      else if ('deleteRange' in req) checkDeleteRange(this.auth, ai, req.deleteRange)
+      else if ('txn' in req) checkTxn(this.auth, ai, req.txn)
+      else if ('leaseRevoke' in req) checkLeasePuts(this.auth, this.lessor, ai, req.leaseRevoke.id)
+      else if ('auth' in req) {
+        const { response, ops } = this.auth.apply(req.auth, ai, index)
+        await this.kv.write().end({ ...meta(index), extra: ops })
+        return { response: { header: nestedHeader(this.kv.rev), ...response }, events: [] }
+      }
+    }
     if ('put' in req) return this.put(req.put, index)
     if ('deleteRange' in req) return this.deleteRange(req.deleteRange, index)
     if ('txn' in req) return this.txn(req.txn, index)
     if ('leaseGrant' in req) return { response: await this.leaseGrant(req.leaseGrant, index), events: [] }
     if ('leaseRevoke' in req) return this.leaseRevoke(req.leaseRevoke, index)
+    assert(!('auth' in req), 'auth request applied without an auth store')
     // cluster requests (alarms, member updates) are applied by the member itself
     assert(!('alarm' in req) && !('memberUpdate' in req), 'cluster request handed to the KV applier')
     return { response: await this.compaction(req.compaction, index), events: [] }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { AlarmRequest } from '../maintenance/messages.js'
+import type { AuthRequest } from '../auth/auth-request.js'
 import type { CompactionRequest, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, TxnRequest } from '../api/messages.js'
 
 /** Identifies a proposal: the proposing member and a request id unique within it. */
@@ -14,6 +15,10 @@ export interface RequestHeader {
   memberId: string
   /** Unique per proposal of that member (incarnation and counter). */
   id: string
+  /** The sender's user name when it sent a valid token (etcd `RequestHeader.username`). */
+  username?: string
+  /** The auth revision the sender's token was checked at; absent or 0: no credentials (etcd `auth_revision`). */
+  authRevision?: number
 }
 
 /** The state-machine operations a Raft entry can carry. */
@@ -25,6 +30,8 @@ export type InternalRequestBody =
   /** `id` is never '0': the proposing member chose one (etcd's LeaseGrant picks it before proposing). */
   | { leaseGrant: LeaseGrantRequest }
   | { leaseRevoke: LeaseRevokeRequest }
+  /** User, role and auth management, and authenticate (etcd's `Auth*` requests). */
+  | { auth: AuthRequest }
   /** Raises, clears or lists alarms (etcd `AlarmRequest` through Raft). */
   | { alarm: AlarmRequest }
   /** Changes a member's peer URLs (etcd's ConfChangeUpdateNode, a normal entry here). */

@@ -21,6 +21,7 @@ import type {
 import { compareBytes, fromBinaryString, toBinaryString } from '../api/bytes.js'
 import { etcdError } from '../errors.js'
 import type { KVApi } from './kv-api.js'
+import { NO_TOKEN, type TokenSource } from '../auth/credentials.js'
 import {
   compactionRequestSchema,
   deleteRangeRequestSchema,
@@ -43,11 +44,12 @@ export const DEFAULT_KV_LIMITS: KVLimits = { maxRequestBytes: 1.5 * 1024 * 1024,
 
 /** What the KV service needs from a member (etcd's `RaftKV`): normalized, checked requests. */
 export interface KVServer {
-  range(r: RangeRequest): Promise<RangeResponse>
-  put(r: PutRequest): Promise<PutResponse>
-  deleteRange(r: DeleteRangeRequest): Promise<DeleteRangeResponse>
-  txn(r: TxnRequest): Promise<TxnResponse>
-  compact(r: CompactionRequest): Promise<CompactionResponse>
+  /** `token`, when given, is the sender's auth token (etcd's `token` metadata); its permissions are checked. */
+  range(r: RangeRequest, token?: string): Promise<RangeResponse>
+  put(r: PutRequest, token?: string): Promise<PutResponse>
+  deleteRange(r: DeleteRangeRequest, token?: string): Promise<DeleteRangeResponse>
+  txn(r: TxnRequest, token?: string): Promise<TxnResponse>
+  compact(r: CompactionRequest, token?: string): Promise<CompactionResponse>
 }
 
 // --- etcd's request checks (etcdserver/api/v3rpc/key.go) ---
@@ -186,6 +188,8 @@ export class KVService implements KVApi {
     private readonly limits: KVLimits = DEFAULT_KV_LIMITS,
     /** Keeps the host alive while a request is in flight (see `Clock.hold`). */
     private readonly hold: () => () => void = () => () => undefined,
+    /** The auth token each request carries (none by default). */
+    private readonly tokens: TokenSource = NO_TOKEN,
   ) {}
 
   private async held<T>(run: () => Promise<T>): Promise<T> {
@@ -201,7 +205,7 @@ export class KVService implements KVApi {
   async range(request: Parameters<KVApi['range']>[0]): Promise<RangeResponse> {
     const r = parseRequest(rangeRequestSchema, request, 'RangeRequest')
     checkRangeRequest(r)
-    return this.held(() => this.server().range(r))
+    return this.held(() => this.tokens.run((t) => this.server().range(r, t)))
   }
 
   /** Puts a key (etcd `KV.Put`). */
@@ -209,7 +213,7 @@ export class KVService implements KVApi {
     const r = parseRequest(putRequestSchema, request, 'PutRequest')
     checkPutRequest(r)
     if (requestSize({ put: r }) > this.limits.maxRequestBytes) throw etcdError('RequestTooLarge')
-    return this.held(() => this.server().put(r))
+    return this.held(() => this.tokens.run((t) => this.server().put(r, t)))
   }
 
   /** Deletes a key or range (etcd `KV.DeleteRange`). */
@@ -217,7 +221,7 @@ export class KVService implements KVApi {
     const r = parseRequest(deleteRangeRequestSchema, request, 'DeleteRangeRequest')
     checkDeleteRequest(r)
     if (requestSize({ deleteRange: r }) > this.limits.maxRequestBytes) throw etcdError('RequestTooLarge')
-    return this.held(() => this.server().deleteRange(r))
+    return this.held(() => this.tokens.run((t) => this.server().deleteRange(r, t)))
   }
 
   /** Runs a txn (etcd `KV.Txn`). */
@@ -228,12 +232,12 @@ export class KVService implements KVApi {
     checkIntervals(r.success)
     checkIntervals(r.failure)
     if (requestSize({ txn: r }) > this.limits.maxRequestBytes) throw etcdError('RequestTooLarge')
-    return this.held(() => this.server().txn(r))
+    return this.held(() => this.tokens.run((t) => this.server().txn(r, t)))
   }
 
   /** Compacts history below a revision (etcd `KV.Compact`). */
   async compact(request: Parameters<KVApi['compact']>[0]): Promise<CompactionResponse> {
     const r = parseRequest(compactionRequestSchema, request, 'CompactionRequest')
-    return this.held(() => this.server().compact(r))
+    return this.held(() => this.tokens.run((t) => this.server().compact(r, t)))
   }
 }

@@ -17,6 +17,7 @@ import type {
   LeaseTimeToLiveResponse,
 } from '../api/messages.js'
 import { InvalidArgumentError, isEtcdError } from '../errors.js'
+import { NO_TOKEN, type TokenSource } from '../auth/credentials.js'
 import { parseRequest } from './kv-schema.js'
 import type { LeaseApi, LeaseIdInput, LeaseKeepAliveStream } from './lease-api.js'
 import {
@@ -69,8 +70,9 @@ export function keepAliveStream(once: (request: { id: LeaseIdInput }) => Promise
 
 /** What the Lease service needs from a member (etcd's `Lessor` side of `EtcdServer`). */
 export interface LeaseServer {
-  leaseGrant(r: LeaseGrantRequest): Promise<LeaseGrantResponse>
-  leaseRevoke(r: LeaseRevokeRequest): Promise<LeaseRevokeResponse>
+  /** `token`: the sender's auth token, checked as etcd checks it (revoke needs WRITE on every attached key). */
+  leaseGrant(r: LeaseGrantRequest, token?: string): Promise<LeaseGrantResponse>
+  leaseRevoke(r: LeaseRevokeRequest, token?: string): Promise<LeaseRevokeResponse>
   /** Throws `LeaseNotFound` for an unknown lease. */
   leaseRenew(r: { id: string }): Promise<LeaseKeepAliveResponse>
   /** Throws `LeaseNotFound` for an unknown lease. */
@@ -84,6 +86,8 @@ export class LeaseService implements LeaseApi {
     private readonly server: () => LeaseServer,
     /** Keeps the host alive while a request is in flight (see `Clock.hold`). */
     private readonly hold: () => () => void = () => () => undefined,
+    /** The auth token grants and revokes carry (none by default). */
+    private readonly tokens: TokenSource = NO_TOKEN,
   ) {}
 
   private async held<T>(run: () => Promise<T>): Promise<T> {
@@ -98,13 +102,13 @@ export class LeaseService implements LeaseApi {
   /** Creates a lease (etcd `LeaseGrant`); the TTL granted is at least the cluster's minimum. */
   async grant(request: { ttl: number; id?: LeaseIdInput }): Promise<LeaseGrantResponse> {
     const r = parseRequest(leaseGrantRequestSchema, request, 'LeaseGrantRequest')
-    return this.held(() => this.server().leaseGrant(r))
+    return this.held(() => this.tokens.run((t) => this.server().leaseGrant(r, t)))
   }
 
   /** Revokes a lease, deleting its keys in one revision (etcd `LeaseRevoke`). */
   async revoke(request: { id: LeaseIdInput }): Promise<LeaseRevokeResponse> {
     const r = parseRequest(leaseRevokeRequestSchema, request, 'LeaseRevokeRequest')
-    return this.held(() => this.server().leaseRevoke(r))
+    return this.held(() => this.tokens.run((t) => this.server().leaseRevoke(r, t)))
   }
 
   /** Renews a lease once (etcd `LeaseKeepAlive`); `ttl` 0 when the lease does not exist. */

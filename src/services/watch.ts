@@ -9,13 +9,21 @@
 import { compareBytes } from '../api/bytes.js'
 import type { KeyValue, WatchEvent, WatchResponse } from '../api/messages.js'
 import { etcdError } from '../errors.js'
-import type { MvccWatchResponse, ServerWatcher, WatchableStore, WatcherOptions, WatchSink } from '../watch/watchable-store.js'
+import type { MvccWatchResponse, ServerWatcher, WatchableStore, WatcherOptions, WatchHost, WatchSink } from '../watch/watchable-store.js'
 import type { WatchApi, WatchCreateRequestInput, WatchStream } from './watch-api.js'
 import { parseRequest } from './kv-schema.js'
 import { watchCreateRequestSchema } from './watch-schema.js'
+import { ERRORS } from '../errors.js'
+import { NO_TOKEN, type TokenSource } from '../auth/credentials.js'
 
 /** etcd's `ErrEmptyWatcherRange`, sent as the cancel reason of a watch whose range holds no key. */
 export const EMPTY_WATCHER_RANGE = 'mvcc: watcher range is empty'
+
+/** A host that checks watch permissions (a member with auth). */
+export interface WatchPermission {
+  /** Throws etcd's error unless the token's user may read [key, rangeEnd). */
+  checkWatchPermitted(token: string | undefined, key: Uint8Array, rangeEnd: Uint8Array): void
+}
 
 /** Tuning of a {@link WatchService}. */
 export interface WatchServiceOptions {
@@ -23,6 +31,8 @@ export interface WatchServiceOptions {
   bufferSize?: number
   /** Keeps the host alive while a create request is in flight (see `Clock.hold`). */
   hold?: () => () => void
+  /** The auth token a create request carries; the watched range needs READ permission (etcd `isWatchPermitted`). */
+  tokens?: TokenSource
 }
 
 /** Default of {@link WatchServiceOptions.bufferSize} (etcd's `chanBufLen`). */
@@ -39,11 +49,13 @@ export class WatchService implements WatchApi {
   readonly #server: () => WatchableStore
   readonly #bufferSize: number
   readonly #hold: () => () => void
+  readonly #tokens: TokenSource
 
   constructor(server: () => WatchableStore, options: WatchServiceOptions = {}) {
     this.#server = server
     this.#bufferSize = options.bufferSize ?? DEFAULT_WATCH_BUFFER
     this.#hold = options.hold ?? (() => () => undefined)
+    this.#tokens = options.tokens ?? NO_TOKEN
   }
 
   /** Creates a watch (etcd `Watch` with a WatchCreateRequest); resolves once its `created` response is queued. */
@@ -59,6 +71,23 @@ export class WatchService implements WatchApi {
       if (end !== undefined && end.length === 1 && end[0] === 0) end = new Uint8Array(0)
       const wsrev = ws.rev
       const stream = new ServerWatchStream(ws, this.#bufferSize, r.prevKv)
+      const host = ws.host as WatchHost & Partial<WatchPermission>
+      // any refusal (an invalid token included) cancels the watch, as etcd's isWatchPermitted
+      const permitted = await this.#tokens
+        .run(async (t) => host.checkWatchPermitted?.(t, r.key, r.rangeEnd))
+        .then(() => true, () => false)
+      if (!permitted) {
+        // etcd: created and canceled at once, with the requested watch id
+        stream.push({ ...blank(ws, wsrev, r.watchId), created: true, canceled: true, cancelReason: ERRORS.PermissionDenied.message }, false)
+        stream.finish()
+        return stream
+      }
+      if (end !== undefined && end.length > 0 && compareBytes(key, end) >= 0) {
+        // etcd: created and canceled at once, with watch id -1
+        stream.push({ ...blank(ws, wsrev, '-1'), created: true, canceled: true, cancelReason: EMPTY_WATCHER_RANGE }, false)
+        stream.finish()
+        return stream
+      }
       if (end !== undefined && end.length > 0 && compareBytes(key, end) >= 0) {
         // etcd: created and canceled at once, with watch id -1
         stream.push({ ...blank(ws, wsrev, '-1'), created: true, canceled: true, cancelReason: EMPTY_WATCHER_RANGE }, false)
