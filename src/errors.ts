@@ -19,7 +19,6 @@ export type GrpcCode =
   | 'Canceled'
   | 'DeadlineExceeded'
   | 'Internal'
-  | 'Unknown'
 
 /** Every error pocket-etcd raises on purpose is an `EtcdError`. `message` is etcd's text. */
 export class EtcdError extends Error {
@@ -78,6 +77,10 @@ export const ERRORS = {
 
   NoSpace: def(StorageError, 'ErrNoSpace', 'ResourceExhausted', 'etcdserver: mvcc: database space exceeded'),
   Corrupt: def(StorageError, 'ErrCorrupt', 'DataLoss', 'etcdserver: corrupt cluster'),
+  /** A snapshot image that fails its checks (bad magic, version, sha256, truncated, undecodable); the detail follows a colon. */
+  SnapshotCorrupt: def(StorageError, 'ErrSnapshotCorrupt', 'DataLoss', 'pocket-etcd: snapshot image is corrupt'),
+  /** A restore target that already holds data (etcd's `data-dir %q not empty or could not be read`); the path is inserted. */
+  DataDirNotEmpty: def(InvalidArgumentError, 'ErrDataDirNotEmpty', 'FailedPrecondition', 'data-dir not empty or could not be read'),
 
   LeaseNotFound: def(LeaseError, 'ErrLeaseNotFound', 'NotFound', 'etcdserver: requested lease not found'),
   LeaseExist: def(LeaseError, 'ErrLeaseExist', 'FailedPrecondition', 'etcdserver: lease already exists'),
@@ -112,8 +115,6 @@ export const ERRORS = {
   InvalidAuthToken: def(AuthError, 'ErrInvalidAuthToken', 'Unauthenticated', 'etcdserver: invalid auth token'),
   InvalidAuthMgmt: def(AuthError, 'ErrInvalidAuthMgmt', 'InvalidArgument', 'etcdserver: invalid auth management'),
   AuthOldRevision: def(AuthError, 'ErrAuthOldRevision', 'InvalidArgument', 'etcdserver: revision of auth store is old'),
-  /** etcd 3.4 answers it with gRPC code Unknown (2): it is not in rpctypes. */
-  NoPasswordUser: def(AuthError, 'ErrNoPasswordUser', 'Unknown', 'auth: authentication failed, password was given for no password user'),
 
   NoLeader: def(UnavailableError, 'ErrNoLeader', 'Unavailable', 'etcdserver: no leader'),
   NotLeader: def(UnavailableError, 'ErrNotLeader', 'FailedPrecondition', 'etcdserver: not leader'),

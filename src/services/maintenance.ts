@@ -18,6 +18,8 @@ import type {
 import { InvalidArgumentError } from '../errors.js'
 import { idInput, parseRequest } from './kv-schema.js'
 import type { LeaseIdInput } from './lease-api.js'
+import { SnapshotStream } from '../snapshot/snapshot.js'
+import type { MemberStateSnapshot } from '../member/member.js'
 
 
 /** A member id (etcd's uint64) as a canonical decimal string. */
@@ -49,6 +51,16 @@ export interface MaintenanceServer {
   defragment(): Promise<DefragmentResponse>
   moveLeader(targetID: string): Promise<MoveLeaderResponse>
   alarm(r: AlarmRequest): Promise<AlarmResponse>
+  /** The member's id, written into a snapshot image's header. */
+  readonly id: string
+  /** The member's name. */
+  readonly name: string
+  /** The cluster's id. */
+  readonly clusterId: string
+  /** True once the member stopped (a snapshot read under way then fails with `etcdserver: server stopped`). */
+  readonly isStopped: boolean
+  /** A consistent read of the member's state buckets at one applied index (for `snapshot`). */
+  openStateSnapshot(): Promise<MemberStateSnapshot>
 }
 
 /** etcd's Maintenance service (`store.maintenance`, `store.member(name).maintenance`). */
@@ -63,6 +75,12 @@ export interface MaintenanceApi {
   moveLeader(request: { targetID: LeaseIdInput }): Promise<MoveLeaderResponse>
   /** Lists, raises or clears alarms (etcd `Alarm`). */
   alarm(request?: { action?: AlarmRequest['action']; memberID?: LeaseIdInput; alarm?: AlarmRequest['alarm'] }): Promise<AlarmResponse>
+  /**
+   * A snapshot image of the member's state (etcd `Snapshot`): iterate it for chunks, or
+   * `await snapshot().bytes()`; restore it with `Store.restore`. Each iteration takes a new
+   * consistent image when it starts.
+   */
+  snapshot(request?: Record<string, never>): SnapshotStream
 }
 
 /** etcd's Maintenance service in front of one member. */
@@ -110,5 +128,11 @@ export class MaintenanceService implements MaintenanceApi {
   async alarm(request?: { action?: AlarmRequest['action']; memberID?: LeaseIdInput; alarm?: AlarmRequest['alarm'] }): Promise<AlarmResponse> {
     const r = parseRequest(alarmRequestSchema, request ?? {}, 'AlarmRequest')
     return this.held(() => this.server().alarm(r))
+  }
+
+  /** etcd `Snapshot`: the member is chosen when iteration starts (`etcdserver: server stopped` if it is down). */
+  snapshot(request?: Record<string, never>): SnapshotStream {
+    parseRequest(emptyRequestSchema, request, 'SnapshotRequest')
+    return new SnapshotStream(() => this.server())
   }
 }
