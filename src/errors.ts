@@ -19,6 +19,7 @@ export type GrpcCode =
   | 'Canceled'
   | 'DeadlineExceeded'
   | 'Internal'
+  | 'Unknown'
 
 /** Every error pocket-etcd raises on purpose is an `EtcdError`. `message` is etcd's text. */
 export class EtcdError extends Error {
@@ -115,6 +116,8 @@ export const ERRORS = {
   InvalidAuthToken: def(AuthError, 'ErrInvalidAuthToken', 'Unauthenticated', 'etcdserver: invalid auth token'),
   InvalidAuthMgmt: def(AuthError, 'ErrInvalidAuthMgmt', 'InvalidArgument', 'etcdserver: invalid auth management'),
   AuthOldRevision: def(AuthError, 'ErrAuthOldRevision', 'InvalidArgument', 'etcdserver: revision of auth store is old'),
+  /** etcd 3.4 answers it with gRPC code Unknown (2): it is not in rpctypes. */
+  NoPasswordUser: def(AuthError, 'ErrNoPasswordUser', 'Unknown', 'auth: authentication failed, password was given for no password user'),
 
   NoLeader: def(UnavailableError, 'ErrNoLeader', 'Unavailable', 'etcdserver: no leader'),
   NotLeader: def(UnavailableError, 'ErrNotLeader', 'FailedPrecondition', 'etcdserver: not leader'),

@@ -172,6 +172,17 @@ export type { LockFacade } from './client/lock.js'
 export { Campaign, electionOn, electionFacade, DEFAULT_ELECTION_TTL } from './client/election.js'
 export type { CampaignEvents, LeaderInfo, ElectionFacade } from './client/election.js'
 
+// --- auth ---
+export { AuthService } from './services/auth.js'
+export type { AuthServer } from './services/auth.js'
+export type { AuthApi, AuthHeaderResponse, PermissionInput } from './services/auth-api.js'
+export { AuthView } from './services/auth-view.js'
+export type { Permission, PermType, AuthRequest, AuthInfo } from './auth/auth-request.js'
+export { ROOT_ROLE, ROOT_USER } from './auth/auth-store.js'
+export { NO_TOKEN, PasswordCredentials, fixedToken } from './auth/credentials.js'
+export type { TokenSource } from './auth/credentials.js'
+export type { WatchPermission } from './services/watch.js'
+
 export { SnapshotStream, snapshotStatus, collectSnapshot, SNAPSHOT_CHUNK_BYTES } from './snapshot/snapshot.js'
 export type { SnapshotImageSource, SnapshotStatus } from './snapshot/snapshot.js'
 export { SNAPSHOT_MAGIC, SNAPSHOT_FORMAT_VERSION } from './snapshot/image.js'

@@ -45,6 +45,11 @@ import type { ElectionFacade } from './client/election.js'
 import { runStm } from './client/stm.js'
 import type { SnapshotImageSource } from './snapshot/snapshot.js'
 import { restoreStore } from './snapshot/restore.js'
+import { AuthService } from './services/auth.js'
+import type { AuthApi } from './services/auth-api.js'
+import { NO_TOKEN, PasswordCredentials, fixedToken } from './auth/credentials.js'
+import type { TokenSource } from './auth/credentials.js'
+import { AuthView } from './services/auth-view.js'
 import { ClusterService } from './services/cluster.js'
 import type { ClusterApi, ClusterServer } from './services/cluster.js'
 import { MaintenanceService } from './services/maintenance.js'
@@ -86,6 +91,10 @@ export interface StoreOptions {
   watchBufferSize?: number
   /** Backend bytes per member above which writes raise the NOSPACE alarm (etcd `--quota-backend-bytes`). Default 0: no quota. */
   quotaBackendBytes?: number
+  /** With `password`: the default views (`store.kv`, `store.get(...)`, ...) authenticate as this user (etcd client `--user`). */
+  user?: string
+  /** The password of `user`. */
+  password?: string
 }
 
 const optionsSchema = z.strictObject({
@@ -101,6 +110,8 @@ const optionsSchema = z.strictObject({
   snapshotCount: z.number().int().min(1).optional(),
   watchProgressNotifyMs: z.number().positive().optional(),
   watchBufferSize: z.number().int().positive().optional(),
+  user: z.string().optional(),
+  password: z.string().optional(),
   quotaBackendBytes: z.number().int().min(0).optional(),
   limits: z
     .strictObject({ maxRequestBytes: z.number().int().positive().optional(), maxTxnOps: z.number().int().positive().optional() })
@@ -221,6 +232,12 @@ export class Store extends Namespace {
   /** The watch side of each running member, by member name (created on the first watch it serves). */
   private readonly watchables = new Map<string, WatchableStore>()
   private watchOptions = { progressNotifyMs: 600_000, bufferSize: DEFAULT_WATCH_BUFFER }
+  /** The credentials of the default views (none unless `Store.open({ user, password })`). */
+  private defaultTokens: TokenSource = NO_TOKEN
+  /** Delegates to {@link defaultTokens}, so services built before the credentials exist use them. */
+  private readonly tokenSource: TokenSource = { run: (send) => this.defaultTokens.run(send) }
+  /** etcd's Auth service (`authEnable`, `authenticate`, `userAdd`, `roleGrantPermission`, ...), with the default views' credentials. */
+  readonly auth: AuthApi = new AuthService(() => this.endpoint() as Member, () => this.clockRef.hold?.() ?? (() => undefined), this.tokenSource)
   /** etcd's Cluster service (`memberList`, `memberAdd`, `memberRemove`, `memberUpdate`, `memberPromote`), asked through the leader. */
   readonly cluster: ClusterApi = new ClusterService(() => this.clusterServer(() => this.endpoint() as Member), () => this.clockRef.hold?.() ?? (() => undefined))
   /** etcd's Maintenance service (`status`, `hashKV`, `defragment`, `moveLeader`, `alarm`), served by the leader. */
@@ -252,13 +269,13 @@ export class Store extends Namespace {
     this.random = init.random
     this.network = init.network
     this.clockRef = init.clock
-    const leaseApi = new LeaseService(() => this.endpoint(), () => this.clockRef.hold?.() ?? (() => undefined))
+    const leaseApi = new LeaseService(() => this.endpoint(), () => this.clockRef.hold?.() ?? (() => undefined), this.tokenSource)
     this.lease = leaseFacade(leaseApi, (ttl: number, options?: LeaseOptions) => {
       const l = new Lease(leaseApi, this.kv, this.keyPrefix, this.clockRef, ttl, options, (done) => this.liveLeases.delete(done))
       this.liveLeases.add(l)
       return l
     })
-    const watchApi = this.watchService(() => this.watchEndpoint())
+    const watchApi = this.watchService(() => this.watchEndpoint(), this.tokenSource)
     this.watch = watchFacade(
       watchApi,
       () =>
@@ -338,13 +355,18 @@ export class Store extends Namespace {
       quiet: () => slots.every((s) => s.member === undefined || s.member.idle),
     }
     sim = new Simulation<Message>(host, clock, network, random)
-    const kv = new KVService(() => store!.endpoint(), limits, () => clock.hold?.() ?? (() => undefined))
+    const kv = new KVService(() => store!.endpoint(), limits, () => clock.hold?.() ?? (() => undefined), { run: (send) => store!.defaultTokens.run(send) })
     store = new Store({ kv, sim, clusterId, slots, clockOwned, limits, timing, random, network, clock })
     store.storeOptions = options
     store.watchOptions = { progressNotifyMs: options.watchProgressNotifyMs ?? 600_000, bufferSize: options.watchBufferSize ?? DEFAULT_WATCH_BUFFER }
     try {
       for (const slot of slots) await store.startMember(slot)
       await store.electFirstLeader()
+      if (options.user !== undefined) {
+        const creds = store.passwordSource(options.user, options.password ?? '')
+        store.defaultTokens = creds
+        await creds.current() // a wrong password fails open(), as etcd's client fails to dial
+      }
     } catch (err) {
       await store.close()
       throw err
@@ -615,9 +637,37 @@ export class Store extends Namespace {
     return { name: slot.name, id: slot.id, kv, lease, watch, cluster, maintenance }
   }
 
-  private watchService(server: () => WatchableStore): WatchService {
-    return new WatchService(server, { bufferSize: this.watchOptions.bufferSize })
+  private watchService(server: () => WatchableStore, tokens: TokenSource = NO_TOKEN): WatchService {
+    return new WatchService(server, { bufferSize: this.watchOptions.bufferSize, tokens })
   }
+
+  /**
+   * A view of the cluster whose every request carries `token` (from `auth.authenticate`):
+   * etcd's KV, Lease, Watch and Auth services and the typed layer, as that user.
+   */
+  as(token: string): AuthView {
+    return this.authView(fixedToken(token))
+  }
+
+  /** A view that authenticates as `user` (lazily, and again when its token is refused). */
+  withCredentials(user: string, password: string): AuthView {
+    return this.authView(this.passwordSource(user, password))
+  }
+
+  private passwordSource(user: string, password: string): PasswordCredentials {
+    return new PasswordCredentials(async () => (await this.auth.authenticate({ name: user, password })).token)
+  }
+
+  private authView(tokens: TokenSource): AuthView {
+    const hold = () => this.clockRef.hold?.() ?? (() => undefined)
+    return new AuthView({
+      kv: new KVService(() => this.endpoint(), this.limits, hold, tokens),
+      lease: new LeaseService(() => this.endpoint(), hold, tokens),
+      watch: this.watchService(() => this.watchEndpoint(), tokens),
+      auth: new AuthService(() => this.endpoint() as Member, hold, tokens),
+    })
+  }
+
 
   /** The watch side of the leader (else of any running member), as `store.watch` serves it. */
   private watchEndpoint(): WatchableStore {

@@ -44,6 +44,10 @@ import type { InternalRequest, InternalRequestBody, RequestHeader } from './inte
 import { decodeRecord, encodeRecord } from './record-codec.js'
 import { RaftStorage } from './raft-storage.js'
 import { Mutex } from './mutex.js'
+import { AuthStore } from '../auth/auth-store.js'
+import type { AuthInfo, AuthRequest } from '../auth/auth-request.js'
+import { checkRange, checkTxn } from '../auth/permissions.js'
+import { verifyPassword } from '../auth/password.js'
 import { Membership, syntheticUrls } from '../cluster/membership.js'
 import type { ClusterMember, MembershipChange } from '../cluster/membership.js'
 import { AlarmStore } from '../maintenance/alarms.js'
@@ -141,6 +145,9 @@ function startsWith(k: Uint8Array, prefix: Uint8Array): boolean {
   return true
 }
 
+/** The letters of a simple token's random prefix (etcd's `letters`). */
+const TOKEN_LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+
 /** How often the primary looks for expired leases, in ms of cluster time (etcd's lessor runLoop: 500 ms). */
 const LEASE_CHECK_MS = 500
 
@@ -193,6 +200,8 @@ export class Member implements KVServer, LeaseServer {
   /** Waits of lease requests retrying for a leader; woken on halt so they fail at once. */
   private readonly sleepers = new Set<() => void>()
   private applier!: Applier
+  private authStore!: AuthStore
+  private tokenRandom: Random | undefined
   private raftStorage!: RaftStorage
   private memory!: MemoryStorage
   private node!: RawNode
@@ -290,7 +299,8 @@ export class Member implements KVServer, LeaseServer {
     this.lessor = await Lessor.open(this.kv, minLeaseTtl(this.cfg.timing))
     this.cluster = await Membership.open(this.kv.backend)
     this.alarmStore = await AlarmStore.open(this.kv.backend)
-    this.applier = new Applier(this.kv, this.lessor, this.lessor, () => this.cfg.clock.now())
+    this.authStore = await AuthStore.open(this.kv.backend, this.authStore)
+    this.applier = new Applier(this.kv, this.lessor, this.lessor, () => this.cfg.clock.now(), this.authStore)
     if (wasPrimary) this.lessor.promote(this.cfg.clock.now(), this.electionTimeoutMs())
   }
 
@@ -598,13 +608,15 @@ export class Member implements KVServer, LeaseServer {
   }
 
   /** Proposes `body` through Raft and resolves with its applied response. */
-  private async propose<T>(body: InternalRequestBody): Promise<T> {
+  private async propose<T>(body: InternalRequestBody, token?: string): Promise<T> {
     this.assertRunning()
+    // etcd's processInternalRaftRequestOnce: the sender's credentials ride in the entry's header
+    const ai = token === undefined ? undefined : this.authStore.authInfo(token)
     await this.checkQuota(body)
     await this.waitForLeader()
     this.assertRunning()
     const id = `${this.incarnation}.${++this.counter}`
-    const req: InternalRequest = { header: { memberId: this.id, id }, ...body }
+    const req: InternalRequest = { header: { memberId: this.id, id, ...(ai ? { username: ai.username, authRevision: ai.revision } : {}) }, ...body }
     const data = encodeRecord(req)
     const result = new Promise<T>((resolve, reject) => {
       const timer = this.cfg.clock.setTimer(this.cfg.timing.requestTimeoutMs, () => {
@@ -692,64 +704,115 @@ export class Member implements KVServer, LeaseServer {
   }
 
   /** Serves a range (etcd `EtcdServer.Range`): linearizable unless `serializable`. */
-  async range(r: RangeRequest): Promise<RangeResponse> {
+  async range(r: RangeRequest, token?: string): Promise<RangeResponse> {
     if (!r.serializable) await this.linearizableRead()
     this.assertRunning()
+    const ai = this.authStore.authInfo(token)
+    checkRange(this.authStore, ai, r)
     const resp = await this.applier.range(r)
+    this.checkStaleAuth(ai)
     resp.header = this.header(resp.header.revision)
     return resp
   }
 
   /** Serves a put through Raft. */
-  async put(r: PutRequest): Promise<PutResponse> {
-    const resp = await this.propose<PutResponse>({ put: r })
+  async put(r: PutRequest, token?: string): Promise<PutResponse> {
+    const resp = await this.propose<PutResponse>({ put: r }, token)
     resp.header = this.header(resp.header.revision)
     return resp
   }
 
   /** Serves a delete through Raft. */
-  async deleteRange(r: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    const resp = await this.propose<DeleteRangeResponse>({ deleteRange: r })
+  async deleteRange(r: DeleteRangeRequest, token?: string): Promise<DeleteRangeResponse> {
+    const resp = await this.propose<DeleteRangeResponse>({ deleteRange: r }, token)
     resp.header = this.header(resp.header.revision)
     return resp
   }
 
   /** Serves a txn: read-only txns are reads (no Raft entry), others go through Raft. */
-  async txn(r: TxnRequest): Promise<TxnResponse> {
+  async txn(r: TxnRequest, token?: string): Promise<TxnResponse> {
     let resp: TxnResponse
     if (isTxnReadonly(r)) {
       const serializable = r.success.concat(r.failure).every((op) => 'requestRange' in op && op.requestRange.serializable)
       if (!serializable) await this.linearizableRead()
       this.assertRunning()
+      const ai = this.authStore.authInfo(token)
+      checkTxn(this.authStore, ai, r)
       resp = (await this.applyLock.run(() => this.applier.txn(r, undefined))).response
+      this.checkStaleAuth(ai)
     } else {
-      resp = await this.propose<TxnResponse>({ txn: r })
+      resp = await this.propose<TxnResponse>({ txn: r }, token)
     }
     resp.header = this.header(resp.header.revision)
     return resp
   }
 
   /** Serves a compaction through Raft. */
-  async compact(r: CompactionRequest): Promise<CompactionResponse> {
-    const resp = await this.propose<CompactionResponse>({ compaction: r })
+  async compact(r: CompactionRequest, token?: string): Promise<CompactionResponse> {
+    const resp = await this.propose<CompactionResponse>({ compaction: r }, token)
     resp.header = this.header(this.kv.rev)
     return resp
+  }
+
+  // --- auth ---
+
+  /** etcd's doSerialize: a read served while the auth store changed is refused, as its permissions may be gone. */
+  private checkStaleAuth(ai: AuthInfo): void {
+    if (ai.revision !== 0 && ai.revision !== this.authStore.revision) throw etcdError('AuthOldRevision')
+  }
+
+  /**
+   * Proposes an auth request through Raft (etcd's `Auth*` RPCs) with the sender's token;
+   * passwords in it are already hashed. Resolves with the response (header and fields).
+   */
+  async auth<T>(r: AuthRequest, token?: string): Promise<T & { header: ResponseHeader }> {
+    const resp = await this.propose<T & { header: ResponseHeader }>({ auth: r }, token)
+    resp.header = this.header(resp.header.revision)
+    return resp
+  }
+
+  /**
+   * Authenticates (etcd `EtcdServer.Authenticate`): checks the password here, then proposes
+   * only the user name and a random token prefix; the applied token is `prefix.index`. Retries
+   * when the auth store changed while the password was checked.
+   */
+  async authenticate(r: { name: string; password: string }): Promise<{ header: ResponseHeader; token: string }> {
+    await this.linearizableRead()
+    for (;;) {
+      this.assertRunning()
+      const checked = await this.authStore.checkPassword(r.name, r.password, verifyPassword)
+      this.tokenRandom ??= this.cfg.random.fork(`auth-tokens/${this.incarnation}`)
+      let prefix = ''
+      for (let i = 0; i < 16; i++) prefix += TOKEN_LETTERS[this.tokenRandom.int(TOKEN_LETTERS.length)]
+      const resp = await this.auth<{ token: string }>({ authenticate: { name: r.name, simpleToken: prefix } })
+      if (checked === this.authStore.revision) return resp
+    }
+  }
+
+  /** Throws etcd's error unless the token's user may watch [key, rangeEnd) (etcd `isWatchPermitted`: READ on the range). */
+  checkWatchPermitted(token: string | undefined, key: Uint8Array, rangeEnd: Uint8Array): void {
+    checkRange(this.authStore, this.authStore.authInfo(token), { key, rangeEnd })
+  }
+
+  /** The member's auth store (read-only use: tests, status). */
+  get authState(): AuthStore {
+    return this.authStore
   }
 
   // --- leases ---
 
   /** Grants a lease through Raft (etcd `LeaseGrant`); id `'0'` draws a positive int63 id first, as etcd does before proposing. */
-  async leaseGrant(r: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+  async leaseGrant(r: LeaseGrantRequest, token?: string): Promise<LeaseGrantResponse> {
     let id = r.id
     while (id === '0' || (r.id === '0' && this.lessor.exists(id))) id = (this.leaseIds.uint64() & ((1n << 63n) - 1n)).toString()
-    const resp = await this.propose<LeaseGrantResponse>({ leaseGrant: { ttl: r.ttl, id } })
+    const resp = await this.propose<LeaseGrantResponse>({ leaseGrant: { ttl: r.ttl, id } }, token)
     resp.header = this.header(resp.header.revision)
     return resp
   }
 
   /** Revokes a lease through Raft, deleting its keys in one revision (etcd `LeaseRevoke`). */
-  async leaseRevoke(r: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
-    const resp = await this.propose<LeaseRevokeResponse>({ leaseRevoke: r })
+  async leaseRevoke(r: LeaseRevokeRequest, token?: string): Promise<LeaseRevokeResponse> {
+    const resp = await this.propose<LeaseRevokeResponse>({ leaseRevoke: r }, token)
     resp.header = this.header(resp.header.revision)
     return resp
   }
