@@ -65,8 +65,10 @@ export function prefixEnd(key: Uint8Array): Uint8Array {
  * index keys.
  */
 export function toBinaryString(bytes: Uint8Array): string {
-  let s = ''
   const CHUNK = 8192
+  // the common case (keys): one call, no subarray view
+  if (bytes.length <= CHUNK) return String.fromCharCode.apply(null, bytes as unknown as number[])
+  let s = ''
   for (let i = 0; i < bytes.length; i += CHUNK) {
     s += String.fromCharCode.apply(null, bytes.subarray(i, i + CHUNK) as unknown as number[])
   }

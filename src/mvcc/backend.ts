@@ -39,10 +39,16 @@ export class Backend {
   readonly key: Bucket
   /** Current revision, consistent index and compaction progress (etcd's `meta` bucket). */
   readonly meta: Bucket
+  /**
+   * True when the database reads synchronously (abstract-level's `getSync`, e.g.
+   * memory-level): point reads then skip the promise machinery of `get`/`getMany`.
+   */
+  readonly syncReads: boolean
   readonly #buckets = new Map<string, Bucket>()
 
   private constructor(db: Database) {
     this.db = db
+    this.syncReads = (db.supports as { getSync?: boolean }).getSync === true
     this.key = this.sublevel('key')
     this.meta = this.sublevel('meta')
   }

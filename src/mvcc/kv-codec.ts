@@ -60,36 +60,60 @@ export function encodeKeyValue(kv: KeyValue): Uint8Array {
   return out
 }
 
+/** Copies `len` bytes of `src` from `at` into a fresh plain array (never a view, even of a Buffer). */
+function copyOut(src: Uint8Array, at: number, len: number): Uint8Array {
+  const out = new Uint8Array(len)
+  if (len <= 64) for (let i = 0; i < len; i++) out[i] = src[at + i]!
+  else out.set(src.subarray(at, at + len))
+  return out
+}
+
+const EMPTY_RECORD = new Uint8Array(0)
+/** Cursor of {@link decodeKeyValue} (module state, not closures: the decoder is on every read's path). */
+let dBytes: Uint8Array = EMPTY_RECORD
+let dAt = 0
+
+function readVarint(): number {
+  let n = 0
+  let scale = 1
+  for (;;) {
+    if (dAt >= dBytes.length) assert(false, 'truncated key-value record')
+    const b = dBytes[dAt++]!
+    n += (b & 0x7f) * scale
+    if (b < 0x80) return n
+    scale *= 0x80
+  }
+}
+
+function readChunk(): Uint8Array {
+  const len = readVarint()
+  if (dAt + len > dBytes.length) assert(false, 'truncated key-value record')
+  // A plain copy even when the backend hands out a Buffer (whose slice is a shared view).
+  const out = copyOut(dBytes, dAt, len)
+  dAt += len
+  return out
+}
+
 /** Decodes a record written by {@link encodeKeyValue}; key and value are copies. */
 export function decodeKeyValue(bytes: Uint8Array): KeyValue {
   if (bytes[0] !== FORMAT) assert(false, `unknown key-value record format ${bytes[0]}`)
-  let at = 1
-  const varint = (): number => {
-    let n = 0
-    let scale = 1
-    for (;;) {
-      assert(at < bytes.length, 'truncated key-value record')
-      const b = bytes[at++]!
-      n += (b & 0x7f) * scale
-      if (b < 0x80) return n
-      scale *= 0x80
+  dBytes = bytes
+  dAt = 1
+  try {
+    const key = readChunk()
+    const value = readChunk()
+    const createRevision = readVarint()
+    const modRevision = readVarint()
+    const version = readVarint()
+    const leaseLen = readVarint()
+    if (dAt + leaseLen !== bytes.length) assert(false, dAt + leaseLen > bytes.length ? 'truncated key-value record' : 'trailing bytes in key-value record')
+    let lease = '0'
+    if (leaseLen > 0) {
+      lease = ''
+      for (let i = dAt; i < dAt + leaseLen; i++) lease += String.fromCharCode(bytes[i]!)
     }
+    return { key, value, createRevision, modRevision, version, lease }
+  } finally {
+    dBytes = EMPTY_RECORD
   }
-  const chunk = (): Uint8Array => {
-    const len = varint()
-    assert(at + len <= bytes.length, 'truncated key-value record')
-    // A plain copy even when the backend hands out a Buffer (whose slice is a shared view).
-    const out = new Uint8Array(bytes.subarray(at, at + len))
-    at += len
-    return out
-  }
-  const key = chunk()
-  const value = chunk()
-  const createRevision = varint()
-  const modRevision = varint()
-  const version = varint()
-  const leaseBytes = chunk()
-  assert(at === bytes.length, 'trailing bytes in key-value record')
-  const lease = leaseBytes.length === 0 ? '0' : String.fromCharCode(...leaseBytes)
-  return { key, value, createRevision, modRevision, version, lease }
 }

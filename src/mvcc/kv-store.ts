@@ -196,11 +196,13 @@ class StoreState {
       }
     })
     if (missing.length > 0) {
-      const values = await this.backend.key.getMany(missing)
-      values.forEach((v, j) => {
+      const bucket = this.backend.key
+      const values = this.backend.syncReads ? missing.map((k) => bucket.getSync(k)) : await bucket.getMany(missing)
+      for (let j = 0; j < values.length; j++) {
+        const v = values[j]
         if (v === undefined) assert(false, `revision ${revisionId(revs[missingAt[j]!]!)} is indexed but not stored`)
         kvs[missingAt[j]!] = decodeKeyValue(v)
-      })
+      }
     }
     return { kvs: kvs as KeyValue[], rev: curRev, count: total }
   }

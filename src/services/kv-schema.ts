@@ -167,12 +167,121 @@ function depth(input: unknown, level: number): number {
   return max
 }
 
+// --- fast paths: the common, already simple requests, normalized without zod ---
+//
+// Each returns exactly what the schema's parse would, or `undefined` whenever the input is
+// anything but plain and well-typed (an unknown or mistyped field, a non-plain object, an
+// id that needs range checking): zod then parses it, and produces the same answer or the
+// same error as always. They never reject on their own.
+
+const RANGE_BYTES = new Set(['key', 'rangeEnd'])
+const RANGE_INTS = new Set(['limit', 'revision', 'minModRevision', 'maxModRevision', 'minCreateRevision', 'maxCreateRevision'])
+const RANGE_BOOLS = new Set(['serializable', 'keysOnly', 'countOnly'])
+const SORT_ORDERS = new Set(['NONE', 'ASCEND', 'DESCEND'])
+const SORT_TARGETS = new Set(['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE'])
+const PUT_BOOLS = new Set(['prevKv', 'ignoreValue', 'ignoreLease'])
+/** Ids short enough to be in int64 range whatever their digits. */
+const SHORT_ID = /^-?[0-9]{1,15}$/
+
+/** A plain object (`{...}` literal): anything else goes to zod. */
+function plain(input: unknown): input is Record<string, unknown> {
+  return typeof input === 'object' && input !== null && Object.getPrototypeOf(input) === Object.prototype
+}
+
+function fastBytes(v: unknown): Uint8Array | undefined {
+  if (v === undefined) return EMPTY
+  if (typeof v === 'string') return toBytes(v)
+  if (v instanceof Uint8Array) return v
+  return undefined
+}
+
+function fastRange(input: unknown): RangeRequest | undefined {
+  if (!plain(input)) return undefined
+  for (const k in input) {
+    if (!Object.hasOwn(input, k)) return undefined
+    const v = input[k]
+    // an unknown field is refused by the strict schema even when undefined: let zod say so
+    if (v === undefined) {
+      if (RANGE_BYTES.has(k) || RANGE_INTS.has(k) || RANGE_BOOLS.has(k) || k === 'sortOrder' || k === 'sortTarget') continue
+      return undefined
+    }
+    if (RANGE_BYTES.has(k)) {
+      if (typeof v !== 'string' && !(v instanceof Uint8Array)) return undefined
+    } else if (RANGE_INTS.has(k)) {
+      if (!Number.isSafeInteger(v)) return undefined
+    } else if (RANGE_BOOLS.has(k)) {
+      if (typeof v !== 'boolean') return undefined
+    } else if (k === 'sortOrder') {
+      if (!SORT_ORDERS.has(v as string)) return undefined
+    } else if (k === 'sortTarget') {
+      if (!SORT_TARGETS.has(v as string)) return undefined
+    } else return undefined
+  }
+  const i = input as z.input<typeof rangeRequestSchema>
+  return {
+    key: fastBytes(i.key)!,
+    rangeEnd: fastBytes(i.rangeEnd)!,
+    limit: i.limit ?? 0,
+    revision: i.revision ?? 0,
+    sortOrder: i.sortOrder ?? 'NONE',
+    sortTarget: i.sortTarget ?? 'KEY',
+    serializable: i.serializable ?? false,
+    keysOnly: i.keysOnly ?? false,
+    countOnly: i.countOnly ?? false,
+    minModRevision: i.minModRevision ?? 0,
+    maxModRevision: i.maxModRevision ?? 0,
+    minCreateRevision: i.minCreateRevision ?? 0,
+    maxCreateRevision: i.maxCreateRevision ?? 0,
+  }
+}
+
+function fastPut(input: unknown): PutRequest | undefined {
+  if (!plain(input)) return undefined
+  let lease = '0'
+  for (const k in input) {
+    if (!Object.hasOwn(input, k)) return undefined
+    const v = input[k]
+    if (v === undefined) {
+      if (k === 'key' || k === 'value' || k === 'lease' || PUT_BOOLS.has(k)) continue
+      return undefined
+    }
+    if (k === 'key' || k === 'value') {
+      if (typeof v !== 'string' && !(v instanceof Uint8Array)) return undefined
+    } else if (PUT_BOOLS.has(k)) {
+      if (typeof v !== 'boolean') return undefined
+    } else if (k === 'lease') {
+      if (typeof v === 'number' && Number.isSafeInteger(v)) lease = String(v)
+      else if (typeof v === 'string' && SHORT_ID.test(v)) lease = BigInt(v).toString()
+      else return undefined
+    } else return undefined
+  }
+  const i = input as z.input<typeof putRequestSchema>
+  return {
+    key: fastBytes(i.key)!,
+    value: fastBytes(i.value)!,
+    lease,
+    prevKv: i.prevKv ?? false,
+    ignoreValue: i.ignoreValue ?? false,
+    ignoreLease: i.ignoreLease ?? false,
+  }
+}
+
+const FAST_PATHS = new Map<z.ZodType<unknown, unknown>, (input: unknown) => unknown>([
+  [rangeRequestSchema, fastRange],
+  [putRequestSchema, fastPut],
+])
+
 /**
  * Parses `input` with `schema`, turning a zod failure into an {@link InvalidArgumentError}
  * that names the offending field. Txns nested deeper than {@link MAX_TXN_DEPTH} are refused
  * before parsing so hostile input cannot exhaust the stack.
  */
 export function parseRequest<T>(schema: z.ZodType<T, unknown>, input: unknown, what: string): T {
+  const fast = FAST_PATHS.get(schema as z.ZodType<unknown, unknown>)
+  if (fast !== undefined) {
+    const r = fast(input)
+    if (r !== undefined) return r as T
+  }
   if (what === 'TxnRequest' && depth(input, 0) > MAX_TXN_DEPTH) {
     throw new InvalidArgumentError(`pocket-etcd: invalid ${what}: txns nested deeper than ${MAX_TXN_DEPTH}`, 'InvalidArgument', 'ErrInvalidRequest')
   }
