@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 
 /** One operation: `i` is a run-wide sequence number (unique per call), `worker` the caller's slot. Resolves `false` on a soft failure (a miss, a failed compare). */
 export type Op = (i: number, worker: number) => Promise<boolean>
@@ -127,8 +129,38 @@ export async function measure(op: Op, options: MeasureOptions): Promise<Measurem
   return m
 }
 
-/** Runs a full garbage collection between measurements when node was started with `--expose-gc`; otherwise nothing. */
+let gcFn: (() => void) | undefined | null = null
+
+/**
+ * Runs a full garbage collection between measurements: `globalThis.gc` when node was
+ * started with `--expose-gc`, else one obtained through `v8.setFlagsFromString` (node
+ * allows that at run time); nothing when neither works.
+ */
 export function collectGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (typeof gc === 'function') gc()
+  if (gcFn === null) {
+    gcFn = (globalThis as { gc?: () => void }).gc
+    if (typeof gcFn !== 'function') {
+      try {
+        setFlagsFromString('--expose-gc')
+        gcFn = runInNewContext('gc') as () => void
+      } catch {
+        gcFn = undefined
+      }
+    }
+  }
+  gcFn?.()
+}
+
+/** True when {@link collectGarbage} really collects (memory numbers are then meaningful). */
+export function canCollectGarbage(): boolean {
+  collectGarbage()
+  return typeof gcFn === 'function'
+}
+
+/** Live memory after a full GC: V8 heap in use plus ArrayBuffer backing stores (where keys and values live), in bytes. */
+export function liveBytes(): number {
+  collectGarbage()
+  collectGarbage()
+  const m = process.memoryUsage()
+  return m.heapUsed + m.arrayBuffers
 }

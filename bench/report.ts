@@ -6,6 +6,7 @@
  * @module
  */
 import type { Measurement } from './harness.js'
+import type { FanOutResult } from './watch.js'
 import { BASELINE_IDS, type TargetId } from './targets.js'
 
 /** One cell of the grid: a workload on a target at a data-set size. */
@@ -109,4 +110,130 @@ export function summarize(rows: readonly Row[]): SummaryLine[] {
 export function formatSummary(lines: readonly SummaryLine[]): string {
   const w = Math.max(...lines.map((l) => l.label.length))
   return lines.map((l) => `${l.label.padEnd(w)}  ${fmtRatio(l.ratio).padStart(7)}   (${l.detail})`).join('\n')
+}
+
+/** Memory added by loading a target with N keys (W7). */
+export interface MemoryRow {
+  target: TargetId
+  /** Keys loaded. */
+  size: number
+  /** Live bytes added (V8 heap used + ArrayBuffers, after full GCs). */
+  bytes: number
+}
+
+/** The memory table. */
+export function formatMemory(rows: readonly MemoryRow[]): string {
+  if (rows.length === 0) return '(no W7 target ran)'
+  return table(
+    ['target', 'keys', 'live MiB', 'B/key'],
+    rows.map((r) => [r.target, r.size.toLocaleString('en-US'), (r.bytes / 2 ** 20).toFixed(1), Math.round(r.bytes / r.size).toLocaleString('en-US')]),
+  )
+}
+
+/** One W6 result, with its target. */
+export type FanOutRow = FanOutResult & { target: TargetId }
+
+/** The W6 table: per target and watcher count, the writer's rate and CPU, deliveries and latency, and the cost ratio against one watcher. */
+export function formatFanOut(rows: readonly FanOutRow[]): string {
+  if (rows.length === 0) return '(no Store target ran)'
+  return table(
+    ['target', 'watchers', 'puts/s', 'cpu µs/put', 'events/s delivered', 'put→last watcher p50 ms', 'p99 ms', 'cost vs 1 watcher', 'notes'],
+    rows.map((r) => {
+      const one = rows.find((x) => x.target === r.target && x.watchers === 1)
+      const cost = one === undefined ? undefined : r.writer.cpuUsPerOp / one.writer.cpuUsPerOp
+      const notes: string[] = []
+      if (!r.complete) notes.push('not every event delivered within 60 s')
+      if (r.writer.errors > 0) notes.push(`ERROR: ${r.writer.firstError ?? ''}`)
+      return [
+        r.target,
+        String(r.watchers),
+        fmtRate(r.writer.opsPerSec),
+        r.writer.cpuUsPerOp.toFixed(1),
+        fmtRate(r.writer.elapsedMs > 0 ? (r.delivered * 1000) / r.writer.elapsedMs : 0),
+        fmtMs(r.p50Ms),
+        fmtMs(r.p99Ms),
+        fmtRatio(cost),
+        notes.join('; '),
+      ]
+    }),
+  )
+}
+
+/** One goal of issue 7 and whether this run met it. */
+export interface GoalLine {
+  /** The goal as stated. */
+  goal: string
+  /** The measured value (a ratio, or bytes for the memory goal), `undefined` when not measured. */
+  measured: number | undefined
+  /** The measured value as printed, with what it was computed from. */
+  detail: string
+  /** MET, NOT MET, or NOT MEASURED. */
+  status: 'MET' | 'NOT MET' | 'NOT MEASURED'
+}
+
+const GIB = 2 ** 30
+
+/** Evaluates the project's performance goals from this run's rows, W6 results and memory rows. */
+export function goals(rows: readonly Row[], fan: readonly FanOutRow[], memory: readonly MemoryRow[]): GoalLine[] {
+  const g = (w: string, t: TargetId): Measurement | undefined => find(rows, 'grid', w, t)
+  const out: GoalLine[] = []
+  const ratioGoal = (goal: string, min: number, num: Measurement | undefined, den: Measurement | undefined, numName: string, denName: string): void => {
+    if (num === undefined || den === undefined) {
+      out.push({ goal, measured: undefined, detail: 'not measured in this run', status: 'NOT MEASURED' })
+      return
+    }
+    const r = num.opsPerSec / den.opsPerSec
+    out.push({ goal, measured: r, detail: `${fmtRatio(r)} (${fmtRate(num.opsPerSec)} ${numName} / ${fmtRate(den.opsPerSec)} ${denName} ops/s)`, status: r >= min ? 'MET' : 'NOT MET' })
+  }
+  ratioGoal('3-member W2 >= 20x etcd', 20, g('W2', 'mem-3'), g('W2', 'etcd'), 'mem-3', 'etcd')
+  ratioGoal('3-member W3-lin >= 30x etcd', 30, g('W3-lin', 'mem-3'), g('W3-lin', 'etcd'), 'mem-3', 'etcd')
+  ratioGoal('3-member W4 >= 10x etcd', 10, g('W4', 'mem-3'), g('W4', 'etcd'), 'mem-3', 'etcd')
+  ratioGoal('3-member W5 >= 10x etcd', 10, g('W5', 'mem-3'), g('W5', 'etcd'), 'mem-3', 'etcd')
+  ratioGoal('1-member W2 >= 0.5x raw memory-level awaited puts', 0.5, g('W2', 'mem-1'), g('W2', 'level'), 'mem-1', 'level')
+  ratioGoal('1-member serializable W3 >= 0.5x raw memory-level gets', 0.5, g('W3-ser', 'mem-1'), g('W3-ser', 'level'), 'mem-1', 'level')
+  ratioGoal('3-member W2 >= 0.5x 1-member W2', 0.5, g('W2', 'mem-3'), g('W2', 'mem-1'), 'mem-3', 'mem-1')
+  // per-op cost at 1M within 2x of 10k: ops/s at 10k / ops/s at 1M <= 2 (1-member Store)
+  for (const w of ['W2', 'W3-ser']) {
+    const small = find(rows, 'scale', w, 'mem-1', 10_000)
+    const big = find(rows, 'scale', w, 'mem-1', 1_000_000)
+    const goal = `1-member ${w} per-op cost at 1M keys <= 2x at 10k`
+    if (small === undefined || big === undefined) out.push({ goal, measured: undefined, detail: 'needs W7 at 10k and 1M (full run)', status: 'NOT MEASURED' })
+    else {
+      const r = small.opsPerSec / big.opsPerSec
+      out.push({ goal, measured: r, detail: `${fmtRatio(r)} (${fmtRate(small.opsPerSec)} ops/s at 10k / ${fmtRate(big.opsPerSec)} at 1M)`, status: r <= 2 ? 'MET' : 'NOT MET' })
+    }
+  }
+  {
+    const goal = '1M keys in a 1-member Store fit in 1 GiB'
+    const exact = memory.find((m) => m.target === 'mem-1' && m.size === 1_000_000)
+    const largest = [...memory].filter((m) => m.target === 'mem-1').sort((a, b) => b.size - a.size)[0]
+    if (exact !== undefined) out.push({ goal, measured: exact.bytes, detail: `${(exact.bytes / 2 ** 20).toFixed(0)} MiB live (${Math.round(exact.bytes / 1e6)} B/key)`, status: exact.bytes <= GIB ? 'MET' : 'NOT MET' })
+    else if (largest !== undefined) {
+      const est = (largest.bytes / largest.size) * 1e6
+      out.push({ goal, measured: est, detail: `~${(est / 2 ** 20).toFixed(0)} MiB extrapolated from ${largest.size.toLocaleString('en-US')} keys (${Math.round(largest.bytes / largest.size)} B/key); run the full bench to measure`, status: est <= GIB ? 'MET' : 'NOT MET' })
+    } else out.push({ goal, measured: undefined, detail: 'needs W7 with a GC (memory not measured)', status: 'NOT MEASURED' })
+  }
+  {
+    const goal = 'W6: delivering to 1,000 watchers costs <= 20x one watcher (CPU per put)'
+    const one = fan.find((f) => f.target === 'mem-1' && f.watchers === 1)
+    const many = fan.find((f) => f.target === 'mem-1' && f.watchers === 1000)
+    if (one === undefined || many === undefined) out.push({ goal, measured: undefined, detail: 'needs W6 on mem-1', status: 'NOT MEASURED' })
+    else {
+      const r = many.writer.cpuUsPerOp / one.writer.cpuUsPerOp
+      out.push({
+        goal,
+        measured: r,
+        detail: `${fmtRatio(r)} (${many.writer.cpuUsPerOp.toFixed(1)} / ${one.writer.cpuUsPerOp.toFixed(1)} cpu µs per put; puts/s ${fmtRate(many.writer.opsPerSec)} vs ${fmtRate(one.writer.opsPerSec)})${many.complete ? '' : ', not every event delivered'}`,
+        status: r <= 20 && many.complete ? 'MET' : 'NOT MET',
+      })
+    }
+  }
+  return out
+}
+
+/** The goals table. */
+export function formatGoals(lines: readonly GoalLine[]): string {
+  const sw = Math.max(...lines.map((l) => l.status.length))
+  const gw = Math.max(...lines.map((l) => l.goal.length))
+  return lines.map((l) => `${l.status.padEnd(sw)}  ${l.goal.padEnd(gw)}  ${l.detail}`).join('\n')
 }

@@ -15,14 +15,14 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { collectGarbage, measure, type MeasureOptions } from './harness.js'
-import { formatSection, formatSummary, summarize, type Row } from './report.js'
+import { canCollectGarbage, collectGarbage, liveBytes, measure, type MeasureOptions, type Measurement } from './harness.js'
+import { formatFanOut, formatGoals, formatMemory, formatSection, formatSummary, goals, summarize, type MemoryRow, type Row } from './report.js'
+import { fanOut, type FanOutResult } from './watch.js'
 import { BASELINE_IDS, TARGET_IDS, openTarget, unavailable, type Bytes, type Target, type TargetId } from './targets.js'
 import {
   KEY_BYTES,
   SCALE_WORKLOADS,
   VALUE_BYTES,
-  W6_PENDING,
   WORKLOAD_GROUPS,
   WORKLOADS,
   makeValue,
@@ -44,6 +44,10 @@ interface Plan {
   /** W7: sizes and the targets run at each (1M is too slow to load into every target). */
   scale: { size: number; targets: TargetId[] }[]
   jsonPath: string | undefined
+  /** W6: watcher counts measured on each Store target (1 first: the reference). */
+  watchers: number[]
+  /** W6: budget of each writer measurement. */
+  w6Measure: Omit<MeasureOptions, 'concurrency'>
 }
 
 const HELP = `usage: npm run bench -- [--quick] [--only W1,W3,...] [--targets ${TARGET_IDS.join(',')}] [--json path]
@@ -98,8 +102,13 @@ function parseArgs(argv: string[]): Plan {
           { size: 1_000_000, targets: scaleTargets(['mem-1', 'level', 'map']) },
         ],
     jsonPath,
+    watchers: quick ? [1, 1000] : [1, 100, 1000],
+    w6Measure: quick ? { warmupMs: 100, durationMs: 400, maxOps: 50_000 } : { warmupMs: 300, durationMs: 2000, maxOps: 200_000 },
   }
 }
+
+/** Store targets: the ones W6 watches and W7 compacts. */
+const STORE_TARGETS: readonly TargetId[] = ['mem-1', 'mem-3', 'mem-5', 'classic-1', 'classic-3']
 
 function progress(line: string): void {
   process.stderr.write(`${line}\n`)
@@ -143,14 +152,21 @@ async function runWorkloads(
   size: number,
   workloads: readonly Workload[],
   budget: Omit<MeasureOptions, 'concurrency'>,
+  memory?: MemoryRow[],
 ): Promise<void> {
   const skipAll = (why: string): void => {
     for (const w of workloads) rows.push({ section, workload: w.id, target: id, size, skipped: why })
     progress(`  ${id}: skipped (${why})`)
   }
+  const before = memory !== undefined ? liveBytes() : 0
   const loaded = await openLoaded(id, size, skipAll)
   if (loaded === undefined) return
   const { target, keys } = loaded
+  if (memory !== undefined) {
+    const bytes = liveBytes() - before
+    memory.push({ target: id, size, bytes })
+    progress(`  ${id}: ${(bytes / 2 ** 20).toFixed(0)} MiB live after loading ${size.toLocaleString('en-US')} keys (${Math.round(bytes / size)} B/key)`)
+  }
   try {
     for (const w of workloads) {
       collectGarbage()
@@ -165,6 +181,54 @@ async function runWorkloads(
         progress(`  ${id} ${w.id}: ${row.skipped ?? ''}`)
       }
       rows.push(row)
+    }
+    if (section === 'scale' && target.store !== undefined) rows.push(await compaction(id, size, target.store))
+  } finally {
+    await target.close()
+  }
+}
+
+/** W7: a physical compaction at the current revision of a loaded Store; "ops" are the records it walks. */
+async function compaction(id: TargetId, size: number, store: NonNullable<Target['store']>): Promise<Row> {
+  try {
+    const all = await store.kv.range({ key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]), countOnly: true, serializable: true })
+    const records = all.count
+    collectGarbage()
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    await store.kv.compact({ revision: all.header.revision, physical: true })
+    const elapsedMs = performance.now() - t0
+    const cpu = process.cpuUsage(cpu0)
+    const m: Measurement = {
+      ops: records,
+      elapsedMs,
+      opsPerSec: (records * 1000) / elapsedMs,
+      p50Ms: elapsedMs,
+      p99Ms: elapsedMs,
+      cpuUsPerOp: (cpu.user + cpu.system) / records,
+      failures: 0,
+      errors: 0,
+    }
+    progress(`  ${id} compact: ${records.toLocaleString('en-US')} records in ${fmtS(elapsedMs)}`)
+    return { section: 'scale', workload: 'compact', target: id, size, m }
+  } catch (err) {
+    return { section: 'scale', workload: 'compact', target: id, size, skipped: `compaction failed: ${err instanceof Error ? err.message : String(err)}` }
+  }
+}
+
+/** W6 on one Store target: the writer with 1, then more, watchers on the written prefix. */
+async function runFanOut(out: FanOutResult[], skipped: { target: TargetId; why: string }[], id: TargetId, plan: Plan): Promise<void> {
+  const loaded = await openLoaded(id, 0, (why) => skipped.push({ target: id, why }))
+  if (loaded === undefined) return
+  const { target } = loaded
+  try {
+    if (target.store === undefined) return
+    let run = 0
+    for (const n of plan.watchers) {
+      const r = await fanOut(target.store, n, ++run, { keys: [], value: makeValue(0) }, plan.w6Measure)
+      out.push({ ...r, target: id } as FanOutResult & { target: TargetId })
+      progress(`  ${id} W6 ${n} watcher(s): ${Math.round(r.writer.opsPerSec)} puts/s, ${r.writer.cpuUsPerOp.toFixed(1)} cpu µs/put, ` +
+        `${r.delivered.toLocaleString('en-US')}/${r.expected.toLocaleString('en-US')} events, put→last watcher p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms${r.complete ? '' : ' (INCOMPLETE)'}`)
     }
   } finally {
     await target.close()
@@ -188,11 +252,21 @@ async function main(): Promise<void> {
       await runWorkloads(rows, 'grid', id, plan.gridKeys, grid, plan.measure)
     }
   }
+  const fan: (FanOutResult & { target: TargetId })[] = []
+  const fanSkipped: { target: TargetId; why: string }[] = []
+  if (plan.groups.has('W6')) {
+    for (const id of plan.targets.filter((t) => STORE_TARGETS.includes(t))) {
+      progress(`W6 fan-out: ${id}`)
+      await runFanOut(fan, fanSkipped, id, plan)
+    }
+  }
+  const memory: MemoryRow[] = []
+  const gcOk = canCollectGarbage()
   if (plan.groups.has('W7')) {
     for (const { size, targets } of plan.scale) {
       for (const id of targets) {
         progress(`W7 scale ${size.toLocaleString('en-US')}: ${id}`)
-        await runWorkloads(rows, 'scale', id, size, SCALE_WORKLOADS, plan.scaleMeasure)
+        await runWorkloads(rows, 'scale', id, size, SCALE_WORKLOADS, plan.scaleMeasure, gcOk ? memory : undefined)
       }
     }
   }
@@ -206,12 +280,20 @@ async function main(): Promise<void> {
     console.log(formatSection(rows, 'grid'))
     console.log('')
   }
-  if (plan.groups.has('W7')) {
-    console.log('W7 scale: W2 puts and W3-ser gets after preloading N keys into a fresh target:')
-    console.log(formatSection(rows, 'scale'))
+  if (plan.groups.has('W6')) {
+    console.log('W6 watch fan-out: W2 (64 puts in flight) under a prefix with N watchers on it; cost = CPU per put at N watchers / at 1, same store, same run:')
+    console.log(formatFanOut(fan))
+    for (const s of fanSkipped) console.log(`  ${s.target}: skipped (${s.why})`)
     console.log('')
   }
-  if (plan.groups.has('W6')) console.log(`${W6_PENDING}\n`)
+  if (plan.groups.has('W7')) {
+    console.log('W7 scale: W3-ser gets, W4 ranges and W2 puts after preloading N keys into a fresh target; "compact" = a physical compaction over every record (ops/s = records/s):')
+    console.log(formatSection(rows, 'scale'))
+    console.log('')
+    console.log(gcOk ? 'memory: live bytes (V8 heap used + ArrayBuffers, after full GCs) added by loading N keys:' : 'memory: not measured (no way to force a GC)')
+    if (gcOk) console.log(formatMemory(memory))
+    console.log('')
+  }
   console.log('workloads:')
   for (const w of grid) console.log(`  ${w.id.padEnd(7)} ${w.title}`)
   console.log('targets:')
@@ -223,11 +305,15 @@ async function main(): Promise<void> {
     console.log(formatSummary(summary))
     console.log('')
   }
+  const goalLines = goals(rows, fan, memory)
+  console.log('goals (issue 7), from this run:')
+  console.log(formatGoals(goalLines))
+  console.log('')
   const totalMs = performance.now() - t0
   console.log(`total ${fmtS(totalMs)}`)
 
   const json = JSON.stringify(
-    { started: started.toISOString(), totalMs, env, plan: { ...plan, groups: [...plan.groups] }, baselines: BASELINE_IDS, targets: Object.fromEntries(descriptions), rows, summary },
+    { started: started.toISOString(), totalMs, env, plan: { ...plan, groups: [...plan.groups] }, baselines: BASELINE_IDS, targets: Object.fromEntries(descriptions), rows, summary, fanOut: fan, memory, goals: goalLines },
     null,
     2,
   )
@@ -240,7 +326,7 @@ async function main(): Promise<void> {
     await writeFile(plan.jsonPath, json)
   }
   console.log(`results: ${latest}${plan.jsonPath !== undefined ? `, ${resolve(plan.jsonPath)}` : ''}`)
-  const failed = rows.some((r) => (r.m?.errors ?? 0) > 0)
+  const failed = rows.some((r) => (r.m?.errors ?? 0) > 0) || fan.some((f) => f.writer.errors > 0)
   process.exitCode = failed ? 1 : 0
 }
 

@@ -46,6 +46,8 @@ export interface Target {
   preload(keys: readonly Bytes[], value: Bytes): Promise<void>
   /** Releases everything (members, processes, directories). */
   close(): Promise<void>
+  /** The Store itself, for Store targets (W6 watches it, W7 compacts it). */
+  readonly store?: Store
 }
 
 /** Runs `fn` over `items` with at most `concurrency` calls in flight. */
@@ -73,6 +75,7 @@ class KVApiTarget implements Target {
     readonly id: TargetId,
     private readonly kv: KVApi,
     private readonly release: () => Promise<void>,
+    readonly store?: Store,
   ) {}
 
   async put(key: Bytes, value: Bytes): Promise<void> {
@@ -124,7 +127,7 @@ async function openStore(id: TargetId, members: 1 | 3 | 5, disk: boolean): Promi
   return new KVApiTarget(id, store.kv, async () => {
     await store.close()
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
-  })
+  }, store)
 }
 
 /** Raw memory-level, every operation awaited: what one member's database costs with nothing on top. */

@@ -160,13 +160,5 @@ export const WORKLOADS: readonly Workload[] = [
   putWorkload('W2', 'y/', 64),
 ]
 
-/** W2 and serializable W3 again, as W7 runs them at each data-set size. */
-export const SCALE_WORKLOADS: readonly Workload[] = [putWorkload('W2', 'y/', 64), getWorkload(true)]
-
-/**
- * Hook for W6 (watch fan-out): N watchers on one prefix, one writer, measuring events
- * delivered per second and put-to-event latency. Needs a `watch` primitive on
- * {@link Target} (Store: `store.watch().prefix(...)`; etcd: the gateway's streaming
- * `/v3/watch`; baselines: an EventEmitter). Not implemented yet.
- */
-export const W6_PENDING = 'W6 (watch fan-out): not implemented yet — hook in bench/workloads.ts (needs Target.watch)'
+/** Serializable W3, W4 and W2 again (reads first, on the loaded keys), as W7 runs them at each data-set size. */
+export const SCALE_WORKLOADS: readonly Workload[] = [getWorkload(true), rangeWorkload, putWorkload('W2', 'y/', 64)]
