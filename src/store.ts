@@ -343,7 +343,8 @@ export class Store extends Namespace {
     try {
       clusterId = await Store.loadIdentity(slots, clusterId, options)
     } catch (err) {
-      for (const slot of slots) if (slot.ownsDb && slot.db.status === 'open') await slot.db.close()
+      // a database still opening (abstract-level opens on construction) is closed too, or its lock stays held
+      for (const slot of slots) if (slot.ownsDb && slot.db.status !== 'closed') await slot.db.close().catch(() => undefined)
       throw err
     }
     let store: Store | undefined

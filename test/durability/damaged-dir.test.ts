@@ -1,0 +1,81 @@
+/**
+ * A damaged classic-level directory. Documented behaviour: when LevelDB itself detects the
+ * damage (a CURRENT or MANIFEST file garbled or truncated), Store.open is REFUSED with the
+ * backend's error (`Database failed to open`, cause `Corruption: ...`) and every member
+ * database it opened is closed again: nothing is half-loaded. When LevelDB silently drops a
+ * damaged write-ahead log (its default, non-paranoid recovery), the member comes back with
+ * less than it had and is RECOVERED from the other members by Raft: all members converge on
+ * every acknowledged write.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
+import { Store } from '../../src/store.js'
+import { assertConverged, dumpMember } from '../store/helpers.js'
+
+let root: string
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'pocket-etcd-damaged-'))
+})
+after(async () => {
+  await rm(root, { recursive: true, force: true })
+})
+
+const open = (dataDir: string): Promise<Store> => Store.open({ members: 3, clock: 'manual', seed: 3, dataDir })
+
+async function populate(dir: string): Promise<void> {
+  const s = await open(dir)
+  try {
+    for (let i = 0; i < 50; i++) await s.kv.put({ key: `k/${i}`, value: `v${i}` })
+  } finally {
+    await s.close()
+  }
+}
+
+describe('a damaged classic-level directory', () => {
+  const refused: { name: string; damage: (m1: string, files: string[]) => Promise<void>; cause: RegExp }[] = [
+    { name: 'CURRENT garbled', damage: (m1) => writeFile(join(m1, 'CURRENT'), 'garbage'), cause: /Corruption/ },
+    { name: 'MANIFEST truncated', damage: (m1, files) => truncate(join(m1, files.find((f) => f.startsWith('MANIFEST'))!), 10), cause: /Corruption/ },
+  ]
+  for (const c of refused) {
+    it(`${c.name}: Store.open is refused and leaves no database open`, async () => {
+      const dir = join(root, c.name.replace(/\W+/g, '-'))
+      await populate(dir)
+      const m1 = join(dir, 'm1')
+      await c.damage(m1, await readdir(m1))
+      await assert.rejects(open(dir), (err: Error & { cause?: Error }) => {
+        assert.match(err.message, /Database failed to open/)
+        assert.match(String(err.cause?.message), c.cause)
+        return true
+      })
+      // every member database was closed again (its LevelDB lock released): the others open
+      for (const name of ['m2', 'm3']) {
+        const db = new ClassicLevel(join(dir, name), { createIfMissing: false })
+        await db.open()
+        await db.close()
+      }
+    })
+  }
+
+  it('a write-ahead log overwritten with garbage: LevelDB drops it and Raft recovers the member', async () => {
+    const dir = join(root, 'log-garbage')
+    await populate(dir)
+    const m1 = join(dir, 'm1')
+    for (const f of (await readdir(m1)).filter((f) => f.endsWith('.log'))) {
+      const size = (await stat(join(m1, f))).size
+      await writeFile(join(m1, f), Buffer.alloc(size, 0x5a))
+    }
+    const s = await open(dir)
+    try {
+      await assertConverged(s, 'after m1 lost its log')
+      const kvs = (await dumpMember(s, 'm1')).kvs
+      for (let i = 0; i < 50; i++) assert.ok(kvs.some((kv) => kv.key === `k/${i}` && kv.value === `v${i}`), `k/${i} on m1`)
+      await s.kv.put({ key: 'after', value: 'x' })
+    } finally {
+      await s.close()
+    }
+  })
+})
