@@ -66,6 +66,7 @@ type Json = { [field: string]: unknown }
 /** gRPC status numbers to the names etcd attaches; codes etcd never uses for KV map to Internal. */
 const GRPC_CODES: Record<number, GrpcCode> = {
   1: 'Canceled',
+  2: 'Unknown',
   3: 'InvalidArgument',
   4: 'DeadlineExceeded',
   5: 'NotFound',
@@ -314,6 +315,8 @@ function decodeCompaction(v: unknown): CompactionResponse {
 export interface EtcdGatewayOptions {
   /** Per-request timeout in ms (default 10 000). */
   timeoutMs?: number
+  /** An auth token (from `/v3/auth/authenticate`) sent as the `Authorization` header of every request. */
+  token?: string
 }
 
 /**
@@ -324,18 +327,20 @@ export interface EtcdGatewayOptions {
 export class EtcdGateway implements KVApi {
   readonly #base: string
   readonly #timeoutMs: number
+  readonly #token: string | undefined
 
   /** `clientUrl` is the server's client URL, e.g. `http://127.0.0.1:2379`. */
   constructor(clientUrl: string, options: EtcdGatewayOptions = {}) {
     this.#base = clientUrl.replace(/\/+$/, '')
     this.#timeoutMs = options.timeoutMs ?? 10_000
+    this.#token = options.token
   }
 
   /** Posts one JSON request to `/v3/<path>` and returns the parsed JSON answer. */
   async call(path: string, body: Json): Promise<Json> {
     const res = await fetch(`${this.#base}/v3/${path}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: this.#token === undefined ? { 'content-type': 'application/json' } : { 'content-type': 'application/json', authorization: this.#token },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(this.#timeoutMs),
     })

@@ -48,8 +48,8 @@ export interface GatewayWatch {
   close(): void
 }
 
-/** Opens a watch on etcd's gateway with a normalized create request. */
-export async function gatewayWatch(clientUrl: string, r: WatchCreateRequest): Promise<GatewayWatch> {
+/** Opens a watch on etcd's gateway with a normalized create request; `token` is sent as the `Authorization` header. */
+export async function gatewayWatch(clientUrl: string, r: WatchCreateRequest, token?: string): Promise<GatewayWatch> {
   const body: Json = { key: b64(r.key) }
   if (r.rangeEnd.length > 0) body.range_end = b64(r.rangeEnd)
   if (r.startRevision !== 0) body.start_revision = String(r.startRevision)
@@ -58,7 +58,8 @@ export async function gatewayWatch(clientUrl: string, r: WatchCreateRequest): Pr
   if (r.prevKv) body.prev_kv = true
   if (r.watchId !== '0') body.watch_id = r.watchId
   const ac = new AbortController()
-  const res = await fetch(`${clientUrl}/v3/watch`, { method: 'POST', body: JSON.stringify({ create_request: body }), signal: ac.signal })
+  const headers: Record<string, string> = token === undefined ? {} : { authorization: token }
+  const res = await fetch(`${clientUrl}/v3/watch`, { method: 'POST', headers, body: JSON.stringify({ create_request: body }), signal: ac.signal })
   const reader = res.body!.getReader()
   const decoder = new TextDecoder()
   let buffered = ''
