@@ -8,12 +8,11 @@
  */
 import { compareBytes } from '../api/bytes.js'
 import type { KeyValue, WatchEvent, WatchResponse } from '../api/messages.js'
-import { etcdError } from '../errors.js'
+import { EtcdError, etcdError } from '../errors.js'
 import type { MvccWatchResponse, ServerWatcher, WatchableStore, WatcherOptions, WatchHost, WatchSink } from '../watch/watchable-store.js'
 import type { WatchApi, WatchCreateRequestInput, WatchStream } from './watch-api.js'
 import { parseRequest } from './kv-schema.js'
 import { watchCreateRequestSchema } from './watch-schema.js'
-import { ERRORS } from '../errors.js'
 import { NO_TOKEN, type TokenSource } from '../auth/credentials.js'
 
 /** etcd's `ErrEmptyWatcherRange`, sent as the cancel reason of a watch whose range holds no key. */
@@ -73,18 +72,16 @@ export class WatchService implements WatchApi {
       const stream = new ServerWatchStream(ws, this.#bufferSize, r.prevKv)
       const host = ws.host as WatchHost & Partial<WatchPermission>
       // any refusal (an invalid token included) cancels the watch, as etcd's isWatchPermitted
-      const permitted = await this.#tokens
+      const refusal = await this.#tokens
         .run(async (t) => host.checkWatchPermitted?.(t, r.key, r.rangeEnd))
-        .then(() => true, () => false)
-      if (!permitted) {
-        // etcd: created and canceled at once, with the requested watch id
-        stream.push({ ...blank(ws, wsrev, r.watchId), created: true, canceled: true, cancelReason: ERRORS.PermissionDenied.message }, false)
-        stream.finish()
-        return stream
-      }
-      if (end !== undefined && end.length > 0 && compareBytes(key, end) >= 0) {
-        // etcd: created and canceled at once, with watch id -1
-        stream.push({ ...blank(ws, wsrev, '-1'), created: true, canceled: true, cancelReason: EMPTY_WATCHER_RANGE }, false)
+        .then(
+          (): EtcdError | undefined => undefined,
+          (err: unknown): EtcdError => (err instanceof EtcdError ? err : etcdError('PermissionDenied')),
+        )
+      if (refusal !== undefined) {
+        // etcd 3.4: created and canceled at once, watch id -1, the reason as gRPC status text
+        const cancelReason = `rpc error: code = ${refusal.grpcCode} desc = ${refusal.message}`
+        stream.push({ ...blank(ws, wsrev, '-1'), created: true, canceled: true, cancelReason }, false)
         stream.finish()
         return stream
       }

@@ -103,7 +103,9 @@ describe('auth', () => {
     const bad = await u.watch.watch({ key: 'w' })
     const first = await bad[Symbol.asyncIterator]().next()
     assert.equal(first.value.canceled, true)
-    assert.equal(first.value.cancelReason, denied)
+    // etcd 3.4: watch id -1 and the refusal as gRPC status text
+    assert.equal(first.value.watchId, '-1')
+    assert.equal(first.value.cancelReason, `rpc error: code = PermissionDenied desc = ${denied}`)
     const good = await u.watch.watch({ key: 'a', rangeEnd: 'c' })
     const created = await good[Symbol.asyncIterator]().next()
     assert.equal(created.value.canceled, false)
