@@ -4,7 +4,7 @@
 //   --seeds N        run seeds 1..N (default 20)      --seed S     run seed S only
 //   --from S         first seed (default 1)           --ops M      client operations per seed (default 400)
 //   --members 1|3|5  member count (default: drawn from each seed)
-//   --faults a,b     fault kinds (default all: partition,bridge,isolate,one-way,crash,torn,write-failure,drop,duplicate,reorder,delay,clock,leader-transfer; 'none' for none)
+//   --faults a,b     fault kinds (default all: partition,bridge,isolate,one-way,crash,torn,write-failure,drop,duplicate,reorder,delay,clock,leader-transfer,membership; 'none' for none)
 //   --minutes T      keep running further seeds until T minutes have passed (a long campaign)
 //   --quiet          no per-seed lines
 import { FAULT_KINDS, formatSummary, runCampaign } from '../src/testing/index.js'

@@ -126,7 +126,11 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
     ...(seed % 2 === 1 ? { snapshotCount: 40 } : {}),
   })
   const sim = store.sim
-  const names = store.memberNames
+  // membership changes add and remove members during the run: always the current members
+  // after healing, the cluster's own member list: a member removed while cut off from the leader
+  // may never learn it was removed, so it stays in store.memberNames though the cluster dropped it
+  let clusterMembers: string[] | undefined
+  const current = (): string[] => clusterMembers ?? store.memberNames
   const nemesis = new Nemesis(store, { faults, random: rng.fork('nemesis'), backends })
   const violations: string[] = []
   const verdicts = Object.fromEntries(CHECKERS.map((c) => [c, 'ok'])) as Record<CheckerName, CheckerVerdict>
@@ -136,7 +140,12 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
   }
   const sleep = (ms: number) => new Promise<void>((resolve) => sim.clock.setTimer(ms, resolve))
   const now = () => sim.clock.now()
-  const pickMember = (r: Random) => store.member(r.pick(names))
+  /** A member to send a request to: a current one, not a learner the nemesis is still catching up (it refuses client requests). */
+  const pickName = (r: Random): string => {
+    const usable = nemesis.clientMembers()
+    return r.pick(usable.length > 0 ? usable : current())
+  }
+  const pickMember = (r: Random) => store.member(pickName(r))
 
   const reg = new HistoryRecorder<RegisterInput, RegisterOutput>(sim.clock)
   const lists = new HistoryRecorder<ListAppendInput, ListAppendOutput>(sim.clock)
@@ -322,14 +331,15 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
   }
 
   // --- watchers ---
-  const watchers: (WatcherRecord & { live: boolean; last: number })[] = []
+  const watchers: (WatcherRecord & { live: boolean; last: number; on: string })[] = []
   let stopWatching = false
   async function watcher(w: number, r: Random): Promise<void> {
     let from = 0
     while (!stopWatching) {
       let stream
+      const on = pickName(r)
       try {
-        stream = await pickMember(r).watch.watch({ key: '\0', rangeEnd: '\0', ...(from > 0 ? { startRevision: from } : {}) })
+        stream = await store.member(on).watch.watch({ key: '\0', rangeEnd: '\0', ...(from > 0 ? { startRevision: from } : {}) })
       } catch (err) {
         if (!unavailable(err)) errors.push(`watch: ${describe(err)}`)
         await sleep(50)
@@ -338,7 +348,7 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
       const first = await stream.next()
       if (first.done || first.value.canceled) continue
       const start = from > 0 ? from : first.value.header.revision + 1
-      const rec = { id: `w${w}.${watchers.length}`, key: '\0', rangeEnd: '\0', startRevision: start, responses: [] as { events: KvEvent[] }[], live: true, last: start - 1 }
+      const rec = { id: `w${w}.${watchers.length}`, key: '\0', rangeEnd: '\0', startRevision: start, responses: [] as { events: KvEvent[] }[], live: true, last: start - 1, on }
       watchers.push(rec)
       for (;;) {
         const n = await stream.next()
@@ -377,7 +387,15 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
         nextFault = now() + nr.range(100, 800)
       }
     }
+    // a membership change still running finishes first (it needs the clock to move), then everything heals
+    nemesis.stopReconfiguring()
     await nemesis.heal()
+    if (!(await sim.until(() => !nemesis.reconfiguring, 60_000))) flag('liveness', 'a membership change did not finish within 60 s of healing')
+    await nemesis.heal()
+    let listed: string[] | undefined
+    void store.cluster.memberList().then((l) => (listed = l.members.map((m) => m.name)), () => undefined)
+    await sim.until(() => listed !== undefined, 10_000)
+    if (listed !== undefined) clusterMembers = store.memberNames.filter((n) => listed!.includes(n))
     const finished = await sim.until(() => clientsDone === clients.length, 120_000)
     if (!finished) flag('liveness', `${clients.length - clientsDone} clients still waiting 120 s after healing`)
     await Promise.race([Promise.all(runs), sleep(1)])
@@ -388,7 +406,7 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
       if (leader === undefined) return false
       const lm = store.runningMember(leader)!
       const commit = lm.raftStatus().hardState.commit
-      return names.every((n) => {
+      return current().every((n) => {
         const m = store.runningMember(n)
         return m !== undefined && m.applied >= commit && m.leaderId === lm.id
       })
@@ -399,13 +417,15 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
     void final.then((v) => (finalOk = v))
     await sim.until(() => finalOk !== undefined, 10_000)
     if (finalOk !== true) flag('liveness', `a write after healing did not succeed (${finalOk === undefined ? 'still pending' : 'failed'})`)
-    await sim.until(() => names.every((n) => (store.runningMember(n)?.applied ?? -1) >= (store.runningMember(sim.leader() ?? names[0]!)?.applied ?? 0)), 10_000)
+    await sim.until(() => current().every((n) => (store.runningMember(n)?.applied ?? -1) >= (store.runningMember(sim.leader() ?? current()[0]!)?.applied ?? 0)), 10_000)
     await sim.settle()
 
     // watchers catch up with the final revision, then stop
-    const finalRev = store.runningMember(sim.leader() ?? names[0]!)?.store.rev ?? 0
-    await sim.until(() => watchers.filter((w) => w.live).every((w) => w.last >= finalRev), 10_000)
-    for (const w of watchers) if (w.live) w.complete = finalRev
+    const finalRev = store.runningMember(sim.leader() ?? current()[0]!)?.store.rev ?? 0
+    // a watcher on a member the cluster removed sees no more events (etcd closes its streams when it stops): not expected to be complete
+    const expectComplete = (w: { live: boolean; on: string }) => w.live && current().includes(w.on)
+    await sim.until(() => watchers.filter(expectComplete).every((w) => w.last >= finalRev), 10_000)
+    for (const w of watchers) if (expectComplete(w)) w.complete = finalRev
     stopWatching = true
 
     // --- checks ---
@@ -413,8 +433,9 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
     for (const v of nemesis.violations) flag('nemesis', v)
     if (errors.length > 0) flag('errors', `${errors.length} unexpected errors, first: ${errors.slice(0, 3).join(' | ')}`)
 
-    const hs = await memberHashes(store)
-    if (hs.length !== names.length || !hs.every((h) => h.revision === hs[0]!.revision && h.hash === hs[0]!.hash)) {
+    // only current members count: a removed member stopped where it was removed
+    const hs = (await memberHashes(store)).filter((h) => current().includes(h.member))
+    if (hs.length !== current().length || !hs.every((h) => h.revision === hs[0]!.revision && h.hash === hs[0]!.hash)) {
       flag('convergence', `members differ: ${hs.map((h) => `${h.member}@${h.revision}=${h.hash}`).join(', ')}`)
     }
 
@@ -426,7 +447,7 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
     if (listResult.verdict === 'illegal') flag('list-append', `${listResult.report}\n${listAppendAnomalies(listHistory).map((a) => a.message).join('\n')}`)
     else if (listResult.verdict === 'unknown') verdicts['list-append'] = 'unknown'
 
-    const m = store.runningMember(names[0]!)
+    const m = store.runningMember(current()[0]!)
     if (m !== undefined) {
       const events = await m.store.eventsBetween(new Uint8Array(0), new Uint8Array(0), 1, m.store.rev)
       const writes: KvEvent[] = events.map((e) => ({ revision: e.kv.modRevision, type: e.type, key: DEC.decode(e.kv.key), ...(e.type === 'PUT' ? { value: DEC.decode(e.kv.value) } : {}) }))

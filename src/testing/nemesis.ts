@@ -3,8 +3,9 @@
  * VOPR faults). Each {@link Nemesis.step} injects one fault drawn from the enabled kinds:
  * network partitions (halves, a bridge, the leader isolated, one-way cuts), member crashes
  * and restarts, failed and torn database writes, message drop, duplication, reordering and
- * delay, a member clock that runs fast or stops, and leader transfers. {@link Nemesis.heal}
- * undoes them all. Everything it draws comes from the given `Random`, so a seed replays it.
+ * delay, a member clock that runs fast or stops, leader transfers, and membership changes
+ * (a learner added, caught up and promoted; a follower removed). {@link Nemesis.heal}
+ * undoes the others (membership changes stay). Everything it draws comes from the given `Random`, so a seed replays it.
  *
  * @module
  */
@@ -41,10 +42,17 @@ export type FaultKind =
   | 'clock'
   /** Leadership moves to another member (etcd MoveLeader). */
   | 'leader-transfer'
+  /**
+   * A membership change through `store.cluster`: a learner is added, catches up (by snapshot)
+   * and is promoted, or a member other than the leader is removed (never below what a
+   * quorum needs). It runs in the background while the load goes on; counted per change
+   * that took effect (an add, a promotion, a removal).
+   */
+  | 'membership'
 
 /** Every fault kind, in a stable order (the default set of a campaign). */
 export const FAULT_KINDS: readonly FaultKind[] = [
-  'partition', 'bridge', 'isolate', 'one-way', 'crash', 'torn', 'write-failure', 'drop', 'duplicate', 'reorder', 'delay', 'clock', 'leader-transfer',
+  'partition', 'bridge', 'isolate', 'one-way', 'crash', 'torn', 'write-failure', 'drop', 'duplicate', 'reorder', 'delay', 'clock', 'leader-transfer', 'membership',
 ]
 
 /** Options of a {@link Nemesis}. */
@@ -78,6 +86,25 @@ export class Nemesis {
   private readonly clocks = new Map<string, SkewedClock>()
   /** Members whose injected write failure fired and that must be stopped at the next step. */
   private readonly failedWrites = new Set<string>()
+  /** Learners this nemesis added and has not promoted (or removed) yet. */
+  private readonly learnerNames = new Set<string>()
+  /** The membership change running in the background, if any. */
+  private reconfig: Promise<void> | undefined
+  /** Set by {@link Nemesis.stopReconfiguring}: no new membership change starts. */
+  private reconfigStopped = false
+  /** Peer URLs of members this nemesis removed (a re-add may reuse one). */
+  private readonly removedUrls: string[] = []
+  private urlSeq = 0
+  /** True while a memberAdd is in flight: the new member may be starting, so no crash or restart touches members meanwhile. */
+  private adding = false
+  /** The members before the add in flight (the one joining is not among them). */
+  private beforeAdd: ReadonlySet<string> = new Set()
+  /** Members chosen for removal (clients stop sending to them at once). */
+  private readonly leaving = new Set<string>()
+  /** The member count the cluster started with (membership changes stay within one of it). */
+  private readonly initialSize: number
+  /** Membership changes that were refused or failed (unavailable, not in sync, not enough started members). */
+  membershipFailures = 0
 
   constructor(store: Store, options: NemesisOptions) {
     this.store = store
@@ -86,7 +113,33 @@ export class Nemesis {
     this.backends = options.backends
     this.maxRate = options.maxClockRate ?? 4
     this.counts = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>
-    for (const [name, db] of this.backends ?? []) db.onFired = () => this.failedWrites.add(name)
+    this.initialSize = store.memberNames.length
+    this.watchBackends()
+  }
+
+  /** Hooks each member database (members added later too) so a fired write failure is checked. */
+  private watchBackends(): void {
+    for (const [name, db] of this.backends ?? []) if (db.onFired === undefined) db.onFired = () => this.failedWrites.add(name)
+  }
+
+  /** Learners added by the nemesis that are not promoted yet (clients should not count on them). */
+  get learners(): ReadonlySet<string> {
+    return this.learnerNames
+  }
+
+  /** The members clients may send requests to: neither a learner nor a member still joining. */
+  clientMembers(): string[] {
+    return this.members.filter((m) => !this.learnerNames.has(m) && !this.leaving.has(m) && (!this.adding || this.beforeAdd.has(m)))
+  }
+
+  /** True while a membership change runs in the background. */
+  get reconfiguring(): boolean {
+    return this.reconfig !== undefined
+  }
+
+  /** Starts no further membership change; the running one (if any) finishes (see {@link Nemesis.reconfiguring}). */
+  stopReconfiguring(): void {
+    this.reconfigStopped = true
   }
 
   private get members(): string[] {
@@ -98,8 +151,10 @@ export class Nemesis {
     return this.members.filter((n) => this.store.runningMember(n) === undefined)
   }
 
+  /** How many members may be down at once: what the voters' quorum can spare (learners do not vote). */
   private maxDown(): number {
-    return Math.floor((this.members.length - 1) / 2)
+    const voters = this.members.filter((m) => !this.learnerNames.has(m)).length
+    return Math.max(0, Math.floor((voters - 1) / 2))
   }
 
   /** A failed write must stop its member: checks the ones that fired since the last look. */
@@ -114,8 +169,9 @@ export class Nemesis {
 
   /** Injects one fault drawn from the enabled kinds (or restarts a stopped member now and then). */
   async step(): Promise<FaultKind | 'restart' | undefined> {
+    this.watchBackends()
     this.checkStopped()
-    const down = this.down()
+    const down = this.adding ? [] : this.down()
     if (down.length > 0 && this.random.chance(0.35)) {
       await this.restart(this.random.pick(down))
       return 'restart'
@@ -123,7 +179,8 @@ export class Nemesis {
     if (this.kinds.length === 0) return undefined
     const kind = this.random.pick([...this.kinds])
     const done = await this.inject(kind)
-    if (done) this.counts[kind]++
+    // a membership change counts when it takes effect (it runs in the background)
+    if (done && kind !== 'membership') this.counts[kind]++
     return done ? kind : undefined
   }
 
@@ -176,6 +233,7 @@ export class Nemesis {
         return true
       }
       case 'crash': {
+        if (this.adding) return false
         if (this.down().length >= this.maxDown() && n > 1) return false
         const running = this.members.filter((m) => this.store.runningMember(m) !== undefined)
         if (running.length === 0) return false
@@ -185,7 +243,7 @@ export class Nemesis {
       }
       case 'torn':
       case 'write-failure': {
-        if (this.backends === undefined) return false
+        if (this.backends === undefined || this.adding) return false
         if (this.down().length >= this.maxDown() && n > 1) return false
         const running = this.members.filter((m) => this.store.runningMember(m) !== undefined && !this.backends!.get(m)?.isArmed)
         if (running.length === 0) return false
@@ -207,6 +265,7 @@ export class Nemesis {
         net.configure({ delayMs: [0, r.range(1, 41)] })
         return true
       case 'clock': {
+        if (this.adding) return false
         if (this.down().length >= this.maxDown() && n > 1) return false
         const running = this.members.filter((m) => this.store.runningMember(m) !== undefined)
         if (running.length === 0) return false
@@ -239,6 +298,16 @@ export class Nemesis {
         }
         return true
       }
+      case 'membership': {
+        if (this.reconfig !== undefined || this.reconfigStopped) return false
+        const run = this.reconfigure().catch((err: unknown) => {
+          this.violations.push(`membership change threw: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`)
+        })
+        this.reconfig = run.finally(() => {
+          this.reconfig = undefined
+        })
+        return true
+      }
     }
   }
 
@@ -250,7 +319,109 @@ export class Nemesis {
     for (const c of this.clocks.values()) c.setRate(1)
     for (const db of this.backends?.values() ?? []) db.disarm()
     this.checkStopped()
-    for (const name of this.down()) await this.restart(name)
+    if (!this.adding) for (const name of this.down()) await this.restart(name)
+  }
+
+  /** Sleeps `ms` of cluster time (the campaign advances the manual clock meanwhile). */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.store.sim.clock.setTimer(ms, resolve))
+  }
+
+  /** Runs one membership call; false when it was refused or failed (a fault may be in the way). */
+  private async attempt(fn: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await fn()
+      return true
+    } catch {
+      this.membershipFailures++
+      return false
+    }
+  }
+
+  /**
+   * One membership change: promotes a learner left over, else adds a learner (the cluster at
+   * or below its initial size), waits until it caught up and promotes it; or removes a member
+   * other than the leader (above the initial size, or at it by chance), only when the members
+   * left would still have a quorum running and no more down than the nemesis allows.
+   */
+  private async reconfigure(): Promise<void> {
+    const r = this.random
+    const cluster = this.store.cluster
+    const list = await this.list()
+    if (list === undefined) return
+    // a learner left over (its promotion gave up, or an add whose answer was lost) is promoted first
+    for (const m of list) if (m.isLearner) this.learnerNames.add(m.name)
+    const pending = list.find((m) => m.isLearner)?.name
+    if (pending !== undefined) {
+      await this.promote(pending)
+      return
+    }
+    const n = this.members.length
+    const grow = n < this.initialSize || (n === this.initialSize && (n === 1 || r.chance(0.5)))
+    if (grow) {
+      const url = this.removedUrls.length > 0 && r.chance(0.5) ? this.removedUrls.splice(r.int(this.removedUrls.length), 1)[0]! : `http://10.0.9.${++this.urlSeq}:2380`
+      let name: string | undefined
+      this.adding = true
+      this.beforeAdd = new Set(this.members)
+      const added = await this.attempt(async () => {
+        const resp = await cluster.memberAdd({ peerURLs: [url], isLearner: true })
+        name = resp.member.name
+        this.learnerNames.add(name)
+      }).finally(() => {
+        this.adding = false
+      })
+      if (!added || name === undefined) return
+      this.counts.membership++
+      await this.promote(name)
+      return
+    }
+    const leader = this.store.sim.leader()
+    if (leader === undefined || n < 2) return
+    // a running member that is not the leader (a member removed while down would not learn it was removed when restarted)
+    const candidates = this.members.filter((m) => m !== leader && this.store.runningMember(m) !== undefined)
+    if (candidates.length === 0) return
+    const victim = r.pick(candidates)
+    const votersAfter = this.members.filter((m) => m !== victim && !this.learnerNames.has(m)).length
+    const downAfter = this.down().filter((m) => m !== victim).length
+    if (downAfter > Math.max(0, Math.floor((votersAfter - 1) / 2))) return
+    const url = list.find((m) => m.name === victim)?.peerURLs[0]
+    this.leaving.add(victim)
+    const removed = await this.attempt(() => cluster.memberRemove({ id: this.store.member(victim).id }))
+    if (!removed) {
+      this.leaving.delete(victim)
+      return
+    }
+    this.learnerNames.delete(victim)
+    if (url !== undefined) this.removedUrls.push(url)
+    this.counts.membership++
+  }
+
+  /** The member list (undefined when it is unavailable now). */
+  private async list(): Promise<{ name: string; isLearner: boolean; peerURLs: string[] }[] | undefined> {
+    try {
+      return (await this.store.cluster.memberList()).members
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Promotes learner `name` once it caught up: retries while it is not in sync (up to ~20 s of cluster time). */
+  private async promote(name: string): Promise<void> {
+    for (let i = 0; i < 40; i++) {
+      await this.sleep(500)
+      const list = await this.list()
+      const m = list?.find((x) => x.name === name)
+      if (!this.members.includes(name) || (list !== undefined && m?.isLearner !== true)) {
+        // removed, or promoted by an earlier attempt whose answer was lost
+        this.learnerNames.delete(name)
+        return
+      }
+      if (await this.attempt(() => this.store.cluster.memberPromote({ id: this.store.member(name).id }))) {
+        this.learnerNames.delete(name)
+        this.counts.membership++
+        return
+      }
+    }
   }
 
   /** The clock rate bound: leases on a member whose clock runs `rate` times fast expire that much early. */

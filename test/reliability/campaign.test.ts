@@ -1,18 +1,18 @@
 /**
- * The reliability campaign, sampled for CI: many seeds with a few hundred client operations
+ * The reliability campaign, sampled for CI: hundreds of seeds with ~100 client operations
  * each (registers, list-append txns, watchers, leases, locks) on 1, 3 or 5 members under every
  * nemesis fault (partitions, bridges, isolated leaders, one-way cuts, crashes, torn and failed
  * writes, message drop/duplication/reordering/delay, fast and stopped member clocks, leader
- * transfers). Every checker must pass on every seed; a failure prints the seed and the exact
- * `npm run sim` command that replays it. Environment: CAMPAIGN_SEEDS (default 120),
- * CAMPAIGN_OPS (default 200), CAMPAIGN_FROM (first seed, default 1).
+ * transfers, membership changes: learners added, caught up and promoted, followers removed). Every checker must pass on every seed; a failure prints the seed and the exact
+ * `npm run sim` command that replays it. Environment: CAMPAIGN_SEEDS (default 200),
+ * CAMPAIGN_OPS (default 100), CAMPAIGN_FROM (first seed, default 1).
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { FAULT_KINDS, formatSummary, runCampaign, runSeed } from '../../src/testing/index.js'
 
-const SEEDS = Number(process.env.CAMPAIGN_SEEDS ?? 120)
-const OPS = Number(process.env.CAMPAIGN_OPS ?? 200)
+const SEEDS = Number(process.env.CAMPAIGN_SEEDS ?? 200)
+const OPS = Number(process.env.CAMPAIGN_OPS ?? 100)
 const FROM = Number(process.env.CAMPAIGN_FROM ?? 1)
 
 describe(`reliability campaign: ${SEEDS} seeds x ${OPS} ops, all faults`, () => {
