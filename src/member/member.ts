@@ -270,9 +270,10 @@ export class Member implements KVServer, LeaseServer {
     const hs = this.memory.initialState().hardState
     this.appliedIndex = Math.max(Math.min(this.kv.consistentIndex, hs.commit), this.memory.snapshot().metadata.index)
     this.snapshotIndex = this.memory.snapshot().metadata.index
-    this.incarnation = this.cfg.random.int(0x7fffffff).toString(36)
+    // durable and new on every start: a late commit of an earlier start's proposal must not answer a new request
+    this.incarnation = (await this.raftStorage.nextIncarnation()).toString(36)
     // a restarted member must not draw the lease ids of its previous run again
-    this.leaseIds = this.cfg.random.fork(`lease-ids/${hs.term}/${this.appliedIndex}/${this.kv.rev}`)
+    this.leaseIds = this.cfg.random.fork(`lease-ids/${this.incarnation}`)
     this.node = new RawNode({
       id: this.id,
       storage: this.memory,

@@ -13,6 +13,7 @@ import { assert } from '../errors.js'
 import { decodeRecord, encodeRecord } from './record-codec.js'
 
 const HARD_STATE = new TextEncoder().encode('hardState')
+const INCARNATION = new TextEncoder().encode('incarnation')
 const SNAPSHOT = new TextEncoder().encode('snapshot')
 
 function indexKey(index: number): Uint8Array {
@@ -119,6 +120,18 @@ export class RaftStorage {
     if (ops.length > 0) await this.db.batch(ops)
     // Entries at or below the snapshot are ignored on load; removing them is only cleanup.
     if (clearUpTo > 0) await this.log.clear({ lte: indexKey(clearUpTo) })
+  }
+
+  /**
+   * Counts this member's starts, durably: each start gets a number never used before on this
+   * database, so request ids (`<incarnation>.<counter>`) of a restarted member can never
+   * match a proposal of an earlier start that commits late.
+   */
+  async nextIncarnation(): Promise<number> {
+    const stored = await this.meta.get(INCARNATION)
+    const n = (stored === undefined ? 0 : decodeRecord<number>(stored)) + 1
+    await this.meta.put(INCARNATION, encodeRecord(n))
+    return n
   }
 
   /** Records a snapshot taken at `metadata.index` and drops persisted entries up to `compactTo`. */
