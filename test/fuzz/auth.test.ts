@@ -25,7 +25,7 @@ import { Store } from '../../src/store.js'
 import { EtcdError } from '../../src/errors.js'
 import type { AuthView } from '../../src/services/auth-view.js'
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 200)
+const RUNS = Number(process.env.FUZZ_RUNS ?? 150)
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED)
 const params = { numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}), verbose: 0 as const, includeErrorInReport: true }
 
