@@ -222,7 +222,7 @@ export class Member implements KVServer, LeaseServer {
   private appliedIndex = 0
   private snapshotIndex = 0
   private leaderWaiters: { resolve(): void; reject(err: unknown): void; timer: TimerHandle }[] = []
-  private appliedWaiters: { index: number; resolve(): void }[] = []
+  private appliedWaiters: { index: number; key?: string; resolve(): void; reject(err: unknown): void }[] = []
   private readBatch: ReadWaiter[] = []
   private readBatchScheduled = false
   private readonly readsInFlight = new Map<string, ReadWaiter[]>()
@@ -666,9 +666,16 @@ export class Member implements KVServer, LeaseServer {
     const timer = this.cfg.clock.setTimer(this.cfg.timing.requestTimeoutMs, () => {
       retry.cancel()
       const ws = this.readsInFlight.get(key)
-      if (!ws) return
-      this.readsInFlight.delete(key)
-      for (const w of ws) w.reject(etcdError('Timeout'))
+      if (ws) {
+        this.readsInFlight.delete(key)
+        for (const w of ws) w.reject(etcdError('Timeout'))
+        return
+      }
+      // answered, but this member has not applied up to the read index in time
+      const parked = this.appliedWaiters.filter((w) => w.key === key)
+      if (parked.length === 0) return
+      this.appliedWaiters = this.appliedWaiters.filter((w) => w.key !== key)
+      for (const w of parked) w.reject(etcdError('Timeout'))
     })
     // The ReadIndex request or its answer can be lost (a dropped message, a cut link): ask
     // again with the same ctx until answered, as etcd does every readIndexRetryTime.
@@ -701,7 +708,13 @@ export class Member implements KVServer, LeaseServer {
       for (const w of waiters) w.resolve()
     }
     if (this.appliedIndex >= rs.index) done()
-    else this.appliedWaiters.push({ index: rs.index, resolve: done })
+    else {
+      // parked until applied: the member stopping must fail these reads too (halt), or they would hang
+      const fail = (err: unknown) => {
+        for (const w of waiters) w.reject(err)
+      }
+      this.appliedWaiters.push({ index: rs.index, key, resolve: done, reject: fail })
+    }
   }
 
   /** Serves a range (etcd `EtcdServer.Range`): linearizable unless `serializable`. */
@@ -1295,6 +1308,8 @@ export class Member implements KVServer, LeaseServer {
     this.readsInFlight.clear()
     for (const w of this.readBatch) w.reject(reason)
     this.readBatch = []
+    for (const w of this.appliedWaiters) w.reject(reason)
+    this.appliedWaiters = []
     for (const wake of [...this.sleepers]) wake()
   }
 
