@@ -456,8 +456,15 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
     }
 
     // a leader change refreshes every lease (etcd's lessor Promote), so it counts as a keep-alive
-    const withPromotions = leases.map((l) => ({ ...l, keepAlives: [...(l.keepAlives ?? []), ...leaderChanges.filter((t) => t >= l.grantedAt)] }))
-    const lv = checkLeases(withPromotions, observations, leaseAllowedMs)
+    // Lease time runs on the leader's clock: while a member's clock is stopped (the nemesis'
+    // `clock` fault) a lease it leads cannot expire. The end of each stop therefore counts as a
+    // keep-alive too (its frozen remaining time is at most a full TTL), and a key observed while
+    // some clock is stopped cannot be judged.
+    const stops = stoppedIntervals(nemesis.clockEvents, now())
+    const resumes = stops.filter((i) => Number.isFinite(i.end)).map((i) => i.end)
+    const withPromotions = leases.map((l) => ({ ...l, keepAlives: [...(l.keepAlives ?? []), ...[...leaderChanges, ...resumes].filter((t) => t >= l.grantedAt)] }))
+    const judgeable = observations.filter((o) => !stops.some((i) => o.time >= i.start && o.time <= i.end))
+    const lv = checkLeases(withPromotions, judgeable, leaseAllowedMs)
     if (lv.length > 0) flag('lease', `${lv.length} violations, first: ${lv.slice(0, 3).map((v) => v.message).join(' | ')}`)
     const kv = checkLocks(holds)
     if (kv.length > 0) flag('lock', `${kv.length} violations, first: ${kv.slice(0, 3).map((v) => v.message).join(' | ')}`)
@@ -549,4 +556,22 @@ export function formatSummary(s: CampaignSummary): string {
     for (const v of f.violations) lines.push(`  ${v.split('\n').slice(0, 12).join('\n  ')}`)
   }
   return lines.join('\n')
+}
+
+/** The intervals during which a member's clock was stopped, from the nemesis' clock events (one still open ends at `until`). */
+function stoppedIntervals(events: readonly { at: number; member: string; rate: number }[], until: number): { start: number; end: number }[] {
+  const open = new Map<string, number>()
+  const out: { start: number; end: number }[] = []
+  for (const e of events) {
+    const started = open.get(e.member)
+    if (e.rate === 0) {
+      if (started === undefined) open.set(e.member, e.at)
+    } else if (started !== undefined) {
+      out.push({ start: started, end: e.at })
+      open.delete(e.member)
+    }
+  }
+  // still stopped at the end of the run: nothing it leads could expire since
+  for (const start of open.values()) out.push({ start, end: Math.max(until, start) })
+  return out
 }

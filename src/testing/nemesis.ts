@@ -76,6 +76,12 @@ export class Nemesis {
   readonly counts: Record<FaultKind, number>
   /** Restarts of crashed or stopped members. */
   restarts = 0
+  /**
+   * Every change of a member's clock rate, in cluster time (rate 0: stopped). Lease time is
+   * kept on the leader's clock, so while it is stopped a lease cannot expire: checkers use
+   * this to know when a lease's remaining time was frozen.
+   */
+  readonly clockEvents: { at: number; member: string; rate: number }[] = []
   /** Broken guarantees the nemesis saw itself (a member that kept running after a failed write). */
   readonly violations: string[] = []
   private readonly store: Store
@@ -271,6 +277,7 @@ export class Nemesis {
         if (running.length === 0) return false
         const victim = r.pick(running)
         const rate = r.chance(0.4) ? 0 : r.range(2, this.maxRate + 1)
+        this.clockEvents.push({ at: sim.clock.now(), member: victim, rate })
         let clock = this.clocks.get(victim)
         if (clock === undefined) {
           // a member takes its own clock when it starts: restart it on one (a process restarted with a bad clock)
@@ -289,10 +296,10 @@ export class Nemesis {
         if (leader === undefined || n < 2) return false
         const target = r.pick(this.members.filter((m) => m !== leader && this.store.runningMember(m) !== undefined))
         if (target === undefined) return false
-        const maintenance = (this.store as unknown as { maintenance?: { moveLeader?: (r: { targetId: string }) => Promise<unknown> } }).maintenance
+        const maintenance = (this.store as unknown as { maintenance?: { moveLeader?: (r: { targetID: string }) => Promise<unknown> } }).maintenance
         if (typeof maintenance?.moveLeader === 'function') {
           // fire and forget: the transfer may time out under other faults, which is fine for a nemesis
-          void maintenance.moveLeader({ targetId: this.store.member(target).id }).catch(() => undefined)
+          void maintenance.moveLeader({ targetID: this.store.member(target).id }).catch(() => undefined)
         } else {
           this.store.runningMember(leader)?.transferLeadership(this.store.member(target).id)
         }
@@ -316,7 +323,10 @@ export class Nemesis {
     const sim = this.store.sim
     sim.heal()
     sim.network.configure({ drop: 0, duplicate: 0, delayMs: [0, 0], reorder: false })
-    for (const c of this.clocks.values()) c.setRate(1)
+    for (const [member, c] of this.clocks) {
+      c.setRate(1)
+      this.clockEvents.push({ at: this.store.sim.clock.now(), member, rate: 1 })
+    }
     for (const db of this.backends?.values() ?? []) db.disarm()
     this.checkStopped()
     if (!this.adding) for (const name of this.down()) await this.restart(name)
