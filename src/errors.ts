@@ -82,6 +82,8 @@ export const ERRORS = {
   SnapshotCorrupt: def(StorageError, 'ErrSnapshotCorrupt', 'DataLoss', 'pocket-etcd: snapshot image is corrupt'),
   /** A restore target that already holds data (etcd's `data-dir %q not empty or could not be read`); the path is inserted. */
   DataDirNotEmpty: def(InvalidArgumentError, 'ErrDataDirNotEmpty', 'FailedPrecondition', 'data-dir not empty or could not be read'),
+  /** A member's classic-level directory the database library refuses to open (garbled CURRENT, truncated MANIFEST); path, member and cause are inserted. */
+  DataDirCorrupt: def(StorageError, 'ErrDataDirCorrupt', 'DataLoss', 'pocket-etcd: data directory cannot be opened'),
 
   LeaseNotFound: def(LeaseError, 'ErrLeaseNotFound', 'NotFound', 'etcdserver: requested lease not found'),
   LeaseExist: def(LeaseError, 'ErrLeaseExist', 'FailedPrecondition', 'etcdserver: lease already exists'),

@@ -406,6 +406,19 @@ export class Store extends Namespace {
   }
 
   /**
+   * A member directory the database library cannot open (LevelDB's `Corruption: ...` for a
+   * garbled CURRENT or truncated MANIFEST) becomes `ErrDataDirCorrupt` naming the directory
+   * and the member, with the library's error as `cause`; other failures pass unchanged.
+   */
+  private static openFailure(options: StoreOptions, name: string, err: unknown): unknown {
+    if (options.dataDir === undefined || options.backend !== undefined || err instanceof EtcdError) return err
+    const d = ERRORS.DataDirCorrupt
+    const inner = err instanceof Error ? err.cause : undefined
+    const why = inner instanceof Error ? inner.message : err instanceof Error ? err.message : String(err)
+    return new d.cls(`pocket-etcd: data directory "${options.dataDir}/${name}" of member ${name} cannot be opened: ${why}`, d.grpcCode, d.code, { cause: err })
+  }
+
+  /**
    * A reopened database keeps the identity it was created with (etcd keeps its member and
    * cluster ids in the data dir): ids come from the databases when they hold one, whatever
    * the seed; a new cluster writes the seed's ids to every database before it starts.
@@ -414,7 +427,7 @@ export class Store extends Namespace {
   private static async loadIdentity(slots: Slot[], newClusterId: string, options: StoreOptions = {}): Promise<string> {
     const found: ClusterIdentity[] = []
     for (const slot of slots) {
-      if (slot.db.status !== 'open') await slot.db.open()
+      if (slot.db.status !== 'open') await slot.db.open().catch((err: unknown) => { throw Store.openFailure(options, slot.name, err) })
       const raw = (await identityBucket(slot.db).get(IDENTITY_KEY)) as string | undefined
       if (raw !== undefined) found.push(JSON.parse(raw) as ClusterIdentity)
     }
@@ -456,7 +469,7 @@ export class Store extends Namespace {
       let slot = kept.find((s) => s.name === m.name)
       if (slot === undefined) {
         const { db, owns } = await Store.makeDb(options, m.name)
-        if (db.status !== 'open') await db.open()
+        if (db.status !== 'open') await db.open().catch((err: unknown) => { throw Store.openFailure(options, m.name, err) })
         slot = { name: m.name, id: m.id, db, ownsDb: owns, member: undefined, join: true }
       }
       slot.id = m.id

@@ -14,6 +14,7 @@ import type { Operation } from './operation.js'
 import type { LeaseId } from './put-builder.js'
 import type { KeyInput } from './range.js'
 import { assertWithin } from './range-builders.js'
+import { checkKey, checkLeaseId, checkRevision, checkValue, invalidArg } from './validate.js'
 
 /** The comparison operators of `if(...)`, as etcd3 spells them, mapped to etcd's CompareResult. */
 export const comparator = {
@@ -85,7 +86,7 @@ export class ComparatorBuilder implements Operation {
     this.guard(() => {
       assertWithin(compareTarget, column, 'comparison column in if(...)')
       assertWithin(comparator, cmp, 'comparator in if(...)')
-      this.compares.push(this.compare(toBytes(key), column, cmp, value))
+      this.compares.push(this.compare(toBytes(checkKey(key, 'key in if(key, ...)')), column, cmp, value))
     })
     return this
   }
@@ -146,14 +147,16 @@ export class ComparatorBuilder implements Operation {
     switch (column) {
       case 'Value':
         if (typeof value === 'bigint') break
+        checkValue(value, 'value in if(key, "Value", ...)')
         return { ...base, value: toBytes(typeof value === 'number' ? String(value) : value) as RequestBytes }
       case 'Lease':
         if (value instanceof Uint8Array) break
-        return { ...base, lease: value }
+        return { ...base, lease: checkLeaseId(value, 'lease id in if(key, "Lease", ...)') }
       case 'Version':
       case 'Create':
       case 'Mod': {
         if (typeof value !== 'number') break
+        checkRevision(value, `${column} in if(key, ${JSON.stringify(column)}, ...)`)
         const field = column === 'Version' ? 'version' : column === 'Create' ? 'createRevision' : 'modRevision'
         return { ...base, [field]: value }
       }
@@ -177,6 +180,9 @@ export class ComparatorBuilder implements Operation {
         )
         if (typeof reject === 'function') reject(err)
         throw err
+      }
+      if (typeof source !== 'object' || source === null || typeof (source as Partial<Operation>).op !== 'function') {
+        throw invalidArg('operation in then(...)/else(...)', source, 'a builder such as put(key).value(v), get(key) or delete().key(key)')
       }
       branch.push({ request: source.op(), source })
     }

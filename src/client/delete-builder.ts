@@ -12,6 +12,7 @@ import type { KeyPrefix } from './key-prefix.js'
 import type { Operation } from './operation.js'
 import { PromiseWrap } from './promise-wrap.js'
 import { Range, type KeyInput, type Rangable } from './range.js'
+import { checkKey } from './validate.js'
 
 /**
  * Deletes one key or a range of keys (etcd3's `DeleteBuilder`, from `delete()`). Awaiting
@@ -31,13 +32,13 @@ export class DeleteBuilder extends PromiseWrap<DeleteRangeResponse> implements O
 
   /** Deletes the single key `key`. */
   key(key: KeyInput): this {
-    this.target = new Range(key, EMPTY)
+    this.target = new Range(checkKey(key, 'key in delete().key(key)'), EMPTY)
     return this
   }
 
   /** Deletes every key that starts with `prefix` (relative to the namespace). */
   prefix(prefix: KeyInput): this {
-    this.target = Range.prefix(prefix)
+    this.target = Range.prefix(checkKey(prefix, 'prefix in delete().prefix(prefix)'))
     return this
   }
 

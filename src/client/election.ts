@@ -12,6 +12,7 @@ import { isEtcdError, InvalidArgumentError } from '../errors.js'
 import { Session } from '../concurrency/session.js'
 import type { ElectionApi } from '../services/election-api.js'
 import { errElectionNotLeader } from '../concurrency/errors.js'
+import { checkKey, checkOptions, checkTtl } from './validate.js'
 
 /** etcd3's default election TTL, in seconds. */
 export const DEFAULT_ELECTION_TTL = 30
@@ -69,6 +70,7 @@ export class Campaign extends EventEmitter<CampaignEvents> {
   /** Sets the TTL of the candidate's lease in seconds (default 30); only before campaigning. */
   ttl(seconds: number): this {
     if (this.session !== undefined) throw new InvalidArgumentError('pocket-etcd: cannot set an election TTL after campaigning', 'InvalidArgument', 'ErrInvalidRequest')
+    if (typeof seconds !== 'number') checkTtl(seconds, 'seconds in election(name).ttl(seconds)')
     if (!(seconds > 0)) throw new InvalidArgumentError(`pocket-etcd: election TTL must be positive, got ${seconds}`, 'InvalidArgument', 'ErrInvalidRequest')
     this.leaseTtl = seconds
     return this
@@ -86,6 +88,8 @@ export class Campaign extends EventEmitter<CampaignEvents> {
 
   /** Campaigns with `value`; resolves once elected (etcd `Campaign`). Campaigning again proclaims the new value. */
   async campaign(value: string | Uint8Array, options: ElectionWaitOptions = {}): Promise<this> {
+    checkKey(value, 'value in campaign(value)')
+    checkOptions(options, 'options in campaign(value, options)')
     if (this.session === undefined || this.session.isDone) {
       const s = await Session.create(this.client, { ttl: this.leaseTtl })
       this.session = s
@@ -104,6 +108,7 @@ export class Campaign extends EventEmitter<CampaignEvents> {
 
   /** Sets a new value without another election; `election: not leader` unless leading (etcd `Proclaim`). */
   async proclaim(value: string | Uint8Array): Promise<void> {
+    checkKey(value, 'value in proclaim(value)')
     if (this.election === undefined) throw errElectionNotLeader()
     await this.election.proclaim(value)
   }
@@ -167,7 +172,7 @@ export class Campaign extends EventEmitter<CampaignEvents> {
 
 /** Builds a {@link Campaign} on `name` (bytes or UTF-8). */
 export function electionOn(client: ConcurrencyClient, name: string | Uint8Array): Campaign {
-  return new Campaign(client, toBytes(name))
+  return new Campaign(client, toBytes(checkKey(name, 'name in election(name)')))
 }
 
 /** `store.election`: etcd's Election service (`campaign`, `proclaim`, `leader`, `observe`, `resign`) and the handle `store.election(name)`. */

@@ -13,6 +13,7 @@ import type { LeaseApi } from '../services/lease-api.js'
 import type { KeyPrefix } from './key-prefix.js'
 import { PutBuilder } from './put-builder.js'
 import type { KeyInput } from './range.js'
+import { checkBool, checkOptions, checkTtl } from './validate.js'
 
 /** Options of a typed {@link Lease}. */
 export interface LeaseOptions {
@@ -178,7 +179,11 @@ export type LeaseFacade = LeaseApi & ((ttl: number, options?: LeaseOptions) => L
 
 /** Builds a {@link LeaseFacade} from the service and a typed-lease factory. */
 export function leaseFacade(api: LeaseApi, create: (ttl: number, options?: LeaseOptions) => Lease): LeaseFacade {
-  const f = ((ttl: number, options?: LeaseOptions) => create(ttl, options)) as LeaseFacade
+  const f = ((ttl: number, options?: LeaseOptions) => {
+    checkTtl(ttl, 'ttl in lease(ttl)')
+    if (checkOptions(options, 'options in lease(ttl, options)')?.autoKeepAlive !== undefined) checkBool(options?.autoKeepAlive, 'autoKeepAlive in lease(ttl, options)')
+    return create(ttl, options)
+  }) as LeaseFacade
   f.grant = (r) => api.grant(r)
   f.revoke = (r) => api.revoke(r)
   f.keepAliveOnce = (r) => api.keepAliveOnce(r)

@@ -10,6 +10,7 @@ import type { LockOptions } from '../concurrency/mutex.js'
 import { Session } from '../concurrency/session.js'
 import { InvalidArgumentError } from '../errors.js'
 import type { LockApi } from '../services/lock-api.js'
+import { checkKey, checkTtl } from './validate.js'
 
 /** etcd3's default lock TTL, in seconds. */
 export const DEFAULT_LOCK_TTL = 30
@@ -36,6 +37,7 @@ export class Lock {
   /** Sets the TTL of the lock's lease in seconds (default 30); only before acquiring. */
   ttl(seconds: number): this {
     if (this.session !== undefined) throw new InvalidArgumentError('pocket-etcd: cannot set a lock TTL after acquiring the lock', 'InvalidArgument', 'ErrInvalidRequest')
+    if (typeof seconds !== 'number') checkTtl(seconds, 'seconds in lock(name).ttl(seconds)')
     if (!(seconds > 0)) throw new InvalidArgumentError(`pocket-etcd: lock TTL must be positive, got ${seconds}`, 'InvalidArgument', 'ErrInvalidRequest')
     this.leaseTtl = seconds
     return this
@@ -109,7 +111,7 @@ export class Lock {
 
 /** Builds a {@link Lock} on `name` (bytes or UTF-8). */
 export function lockOn(client: ConcurrencyClient, name: string | Uint8Array): Lock {
-  return new Lock(client, toBytes(name))
+  return new Lock(client, toBytes(checkKey(name, 'name in lock(name)')))
 }
 
 /** `store.lock`: etcd's Lock service (`lock`, `unlock`) and the builder `store.lock(name)`. */

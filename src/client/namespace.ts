@@ -11,6 +11,7 @@ import { KeyPrefix } from './key-prefix.js'
 import { PutBuilder } from './put-builder.js'
 import { Range, type KeyInput, type Rangable } from './range.js'
 import { MultiRangeBuilder, SingleRangeBuilder } from './range-builders.js'
+import { checkKey } from './validate.js'
 
 /**
  * The store's keys under a prefix (etcd3's `Namespace`), with etcd3's fluent builders:
@@ -36,7 +37,7 @@ export class Namespace {
   /** A namespace of `kv` under `prefix` (empty, the default, for the root). */
   constructor(kv: KVApi, prefix: KeyInput | KeyPrefix = KeyPrefix.ROOT) {
     this.kv = kv
-    this.keyPrefix = prefix instanceof KeyPrefix ? prefix : new KeyPrefix(toBytes(prefix))
+    this.keyPrefix = prefix instanceof KeyPrefix ? prefix : new KeyPrefix(toBytes(checkKey(prefix, 'namespace prefix')))
   }
 
   /** The namespace's full prefix as bytes (empty for the root). */
@@ -79,6 +80,6 @@ export class Namespace {
 
   /** A namespace nested in this one: its prefix is this namespace's prefix followed by `prefix`. */
   namespace(prefix: KeyInput): Namespace {
-    return new Namespace(this.kv, this.keyPrefix.concat(toBytes(prefix)))
+    return new Namespace(this.kv, this.keyPrefix.concat(toBytes(checkKey(prefix, 'prefix in namespace(prefix)'))))
   }
 }

@@ -12,6 +12,7 @@ import type { KeyPrefix, RequestBytes } from './key-prefix.js'
 import type { Operation } from './operation.js'
 import { PromiseWrap } from './promise-wrap.js'
 import type { KeyInput } from './range.js'
+import { checkBool, checkKey, checkLeaseId, checkValue } from './validate.js'
 
 /** A value as `put(key).value(...)` accepts it: text (UTF-8), raw bytes, or a number (stored as its decimal text). */
 export type ValueInput = string | Uint8Array | number
@@ -35,11 +36,12 @@ export class PutBuilder extends PromiseWrap<PutResponse> implements Operation {
     key: KeyInput,
   ) {
     super()
-    this.key = toBytes(key)
+    this.key = toBytes(checkKey(key, 'key in put(key)'))
   }
 
   /** Sets the value to store; replaces an earlier `.ignoreValue()`. */
   value(value: ValueInput): this {
+    checkValue(value, 'value in put(key).value(value)')
     this.val = toBytes(typeof value === 'number' ? String(value) : value)
     this.options.ignoreValue = false
     return this
@@ -47,19 +49,19 @@ export class PutBuilder extends PromiseWrap<PutResponse> implements Operation {
 
   /** Attaches the key to a lease, so it is deleted when the lease expires or is revoked. */
   lease(id: LeaseId): this {
-    this.options.lease = id
+    this.options.lease = checkLeaseId(id, 'lease id in put(key).lease(id)')
     return this
   }
 
   /** Keeps the key's current lease (etcd's `ignore_lease`); the key must exist. */
   ignoreLease(ignore = true): this {
-    this.options.ignoreLease = ignore
+    this.options.ignoreLease = checkBool(ignore, 'flag in put(key).ignoreLease(flag)')
     return this
   }
 
   /** Keeps the key's current value (etcd's `ignore_value`); replaces an earlier `.value()`. The key must exist. */
   ignoreValue(ignore = true): this {
-    this.options.ignoreValue = ignore
+    this.options.ignoreValue = checkBool(ignore, 'flag in put(key).ignoreValue(flag)')
     if (ignore) this.val = undefined
     return this
   }

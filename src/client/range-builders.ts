@@ -15,6 +15,7 @@ import type { KeyPrefix } from './key-prefix.js'
 import type { Operation } from './operation.js'
 import { PromiseWrap } from './promise-wrap.js'
 import { Range, type KeyInput, type Rangable } from './range.js'
+import { checkBool, checkKey, checkName, checkRevision, invalidArg } from './validate.js'
 
 /** What a range can sort by, in etcd3's spelling (etcd's `SortTarget` in PascalCase). */
 export const sortTarget = {
@@ -43,6 +44,7 @@ export type RangeOptions = Omit<RangeRequestInput, 'key' | 'rangeEnd'>
 
 /** Throws a helpful error when `value` is not one of `map`'s names (for callers without types). */
 export function assertWithin(map: object, value: string, thing: string): void {
+  if (typeof value !== 'string') checkName(map, value, thing)
   if (!Object.hasOwn(map, value)) {
     const names = Object.keys(map).map((k) => JSON.stringify(k)).join(', ')
     throw new InvalidArgumentError(
@@ -72,37 +74,37 @@ export abstract class RangeBuilder<T> extends PromiseWrap<T> implements Operatio
 
   /** Reads the store as of revision `rev` (0, the default, is the latest); fails once `rev` is compacted. */
   revision(rev: number): this {
-    this.options.revision = rev
+    this.options.revision = checkRevision(rev, 'revision in revision(rev)')
     return this
   }
 
   /** Serves the read from the member's local state without a quorum round: faster, possibly stale. */
   serializable(serializable = true): this {
-    this.options.serializable = serializable
+    this.options.serializable = checkBool(serializable, 'flag in serializable(flag)')
     return this
   }
 
   /** Keeps only keys last modified at or after `rev`. */
   minModRevision(rev: number): this {
-    this.options.minModRevision = rev
+    this.options.minModRevision = checkRevision(rev, 'revision in minModRevision(rev)')
     return this
   }
 
   /** Keeps only keys last modified at or before `rev`. */
   maxModRevision(rev: number): this {
-    this.options.maxModRevision = rev
+    this.options.maxModRevision = checkRevision(rev, 'revision in maxModRevision(rev)')
     return this
   }
 
   /** Keeps only keys created at or after `rev`. */
   minCreateRevision(rev: number): this {
-    this.options.minCreateRevision = rev
+    this.options.minCreateRevision = checkRevision(rev, 'revision in minCreateRevision(rev)')
     return this
   }
 
   /** Keeps only keys created at or before `rev`. */
   maxCreateRevision(rev: number): this {
-    this.options.maxCreateRevision = rev
+    this.options.maxCreateRevision = checkRevision(rev, 'revision in maxCreateRevision(rev)')
     return this
   }
 
@@ -146,7 +148,7 @@ export class SingleRangeBuilder extends RangeBuilder<string | null> {
 
   constructor(kvApi: KVApi, keyPrefix: KeyPrefix, key: KeyInput) {
     super(kvApi, keyPrefix)
-    this.key = toBytes(key)
+    this.key = toBytes(checkKey(key, 'key in get(key)'))
   }
 
   /** The value as UTF-8 text, or `null`. */
@@ -214,7 +216,7 @@ export class MultiRangeBuilder extends RangeBuilder<Record<string, string>> {
 
   /** Reads the keys that start with `prefix` (relative to the namespace). */
   prefix(prefix: KeyInput): this {
-    this.target = Range.prefix(prefix)
+    this.target = Range.prefix(checkKey(prefix, 'prefix in getAll().prefix(prefix)'))
     return this
   }
 
@@ -234,6 +236,7 @@ export class MultiRangeBuilder extends RangeBuilder<Record<string, string>> {
 
   /** Returns at most `count` keys (0 or a non-finite count: no limit); the response's `more` says whether some were cut. */
   limit(count: number): this {
+    if (typeof count !== 'number' || (Number.isFinite(count) && !Number.isSafeInteger(count))) throw invalidArg('count in getAll().limit(count)', count, 'a safe integer')
     this.options.limit = Number.isFinite(count) ? count : 0
     return this
   }

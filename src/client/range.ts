@@ -6,6 +6,7 @@
  */
 import { EMPTY, ZERO, compareBytes, equalBytes, prefixEnd, toBytes } from '../api/bytes.js'
 import { InvalidArgumentError } from '../errors.js'
+import { checkKey, invalidArg } from './validate.js'
 
 /** A key as callers write it: a UTF-8 string or raw bytes. */
 export type KeyInput = string | Uint8Array
@@ -27,8 +28,8 @@ export class Range {
   readonly end: Uint8Array
 
   constructor(start: KeyInput, end: KeyInput = EMPTY) {
-    this.start = toBytes(start)
-    this.end = toBytes(end)
+    this.start = toBytes(checkKey(start, 'range start'))
+    this.end = toBytes(checkKey(end, 'range end'))
   }
 
   /**
@@ -36,7 +37,7 @@ export class Range {
    * as etcd3 spells it), because etcd refuses an empty range start.
    */
   static prefix(prefix: KeyInput): Range {
-    const p = toBytes(prefix)
+    const p = toBytes(checkKey(prefix, 'prefix'))
     if (p.length === 0) return new Range(ZERO, ZERO)
     return new Range(p, prefixEnd(p))
   }
@@ -51,13 +52,16 @@ export class Range {
       throw new InvalidArgumentError('pocket-etcd: a range end goes with a start key, not with a range', 'InvalidArgument', 'ErrInvalidRequest')
     }
     if (r instanceof Range) return r
-    if ('prefix' in r) return Range.prefix(r.prefix)
-    return new Range(r.start, r.end)
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) throw invalidArg('range', r, 'a key, a Range, { start, end } or { prefix }')
+    if (Object.hasOwn(r, 'prefix')) return Range.prefix((r as { prefix: unknown }).prefix as KeyInput)
+    if (!Object.hasOwn(r, 'start')) throw invalidArg('range', r, 'a key, a Range, { start, end } or { prefix }')
+    const { start, end: stop } = r as { start: unknown; end?: unknown }
+    return new Range(checkKey(start, 'range start'), stop === undefined ? EMPTY : checkKey(stop, 'range end'))
   }
 
   /** True when `key` lies in the range, with etcd's meaning of an empty and a `[0]` end. */
   includes(key: KeyInput): boolean {
-    const k = toBytes(key)
+    const k = toBytes(checkKey(key, 'key in Range.includes(key)'))
     if (this.end.length === 0) return equalBytes(k, this.start)
     if (compareBytes(k, this.start) < 0) return false
     return equalBytes(this.end, ZERO) || compareBytes(k, this.end) < 0

@@ -8,6 +8,7 @@ import type { WatchApi, WatchCreateRequestInput } from '../services/watch-api.js
 import { KeyPrefix } from './key-prefix.js'
 import { Range, type KeyInput, type Rangable } from './range.js'
 import { Watcher, type WatchConnector } from './watcher.js'
+import { checkKey, checkName, checkRevision } from './validate.js'
 
 /**
  * Builds a watch (etcd3's `WatchBuilder`): pick what with `.key()`, `.prefix()` or
@@ -35,13 +36,13 @@ export class WatchBuilder {
 
   /** Watches one key. */
   key(key: KeyInput): this {
-    this.#range = new Range(key)
+    this.#range = new Range(checkKey(key, 'key in watch().key(key)'))
     return this
   }
 
   /** Watches every key that starts with `prefix`. */
   prefix(prefix: KeyInput): this {
-    this.#range = Range.prefix(prefix)
+    this.#range = Range.prefix(checkKey(prefix, 'prefix in watch().prefix(prefix)'))
     return this
   }
 
@@ -53,12 +54,13 @@ export class WatchBuilder {
 
   /** Starts from revision `rev` (inclusive), replaying history since then. */
   startRevision(rev: number): this {
-    this.#startRevision = rev
+    this.#startRevision = checkRevision(rev, 'revision in watch().startRevision(rev)')
     return this
   }
 
   /** Drops events of a type on the server (etcd's NOPUT / NODELETE filters). */
   ignore(...types: ('put' | 'delete')[]): this {
+    for (const t of types) checkName({ put: 1, delete: 1 }, t, 'event type in watch().ignore(...types)')
     for (const t of types) {
       const f: WatchFilter = t === 'put' ? 'NOPUT' : 'NODELETE'
       if (!this.#filters.includes(f)) this.#filters.push(f)

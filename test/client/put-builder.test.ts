@@ -94,9 +94,11 @@ describe('put(key): PutBuilder', () => {
   })
 
   it('a service validation error passes through unchanged', async () => {
-    await assert.rejects(store.put('k').value('v').lease('not-a-number').exec(), (err: unknown) => {
+    // a malformed lease id is refused by the builder itself, before anything is sent
+    assert.throws(() => store.put('k').value('v').lease('not-a-number'), (err: unknown) => {
       assert.ok(err instanceof EtcdError)
-      assert.match(err.message, /^pocket-etcd: invalid PutRequest: lease/)
+      assert.equal(err.grpcCode, 'InvalidArgument')
+      assert.match(err.message, /^pocket-etcd: invalid lease id in put\(key\)\.lease\(id\)/)
       return true
     })
     await assert.rejects(store.put('').value('v').exec(), (err: unknown) => isEtcdError(err, 'EmptyKey'))

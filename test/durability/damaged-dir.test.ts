@@ -1,7 +1,8 @@
 /**
  * A damaged classic-level directory. Documented behaviour: when LevelDB itself detects the
- * damage (a CURRENT or MANIFEST file garbled or truncated), Store.open is REFUSED with the
- * backend's error (`Database failed to open`, cause `Corruption: ...`) and every member
+ * damage (a CURRENT or MANIFEST file garbled or truncated), Store.open is REFUSED with
+ * `ErrDataDirCorrupt` (a StorageError, DataLoss) naming the member's directory and LevelDB's
+ * `Corruption: ...` text, the backend's error (`Database failed to open`) as its cause, and every member
  * database it opened is closed again: nothing is half-loaded. When LevelDB silently drops a
  * damaged write-ahead log (its default, non-paranoid recovery), the member comes back with
  * less than it had and is RECOVERED from the other members by Raft: all members converge on
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { Store } from '../../src/store.js'
+import { StorageError } from '../../src/errors.js'
 import { assertConverged, dumpMember } from '../store/helpers.js'
 
 let root: string
@@ -46,9 +48,15 @@ describe('a damaged classic-level directory', () => {
       await populate(dir)
       const m1 = join(dir, 'm1')
       await c.damage(m1, await readdir(m1))
-      await assert.rejects(open(dir), (err: Error & { cause?: Error }) => {
-        assert.match(err.message, /Database failed to open/)
-        assert.match(String(err.cause?.message), c.cause)
+      await assert.rejects(open(dir), (err: Error & { cause?: Error & { cause?: Error } }) => {
+        assert.ok(err instanceof StorageError, `a StorageError, not ${err.name}`)
+        assert.equal(err.code, 'ErrDataDirCorrupt')
+        assert.equal(err.grpcCode, 'DataLoss')
+        assert.ok(err.message.startsWith(`pocket-etcd: data directory "${m1}" of member m1 cannot be opened: `), err.message)
+        assert.match(err.message, c.cause)
+        // the database library's own error is kept as the cause
+        assert.match(String(err.cause?.message), /Database failed to open/)
+        assert.match(String(err.cause?.cause?.message), c.cause)
         return true
       })
       // every member database was closed again (its LevelDB lock released): the others open
