@@ -487,6 +487,25 @@ export class Store extends Namespace {
     }).catch(() => undefined) // best effort: the database closed under it (crash); the membership bucket stays authoritative
   }
 
+  /**
+   * A member removed while it was down never applies its own removal, so it would come back on
+   * restart as if it still belonged: once the cluster's list no longer has it, it stays removed
+   * (etcd: its peers reject it and it stops, "the member has been permanently removed").
+   */
+  private markRemovedWhileDown(members: ClusterMember[]): void {
+    const ids = new Set(members.map((m) => m.id))
+    for (const s of this.slots) {
+      // listed before (so not a member still joining) and no longer listed
+      if (!this.everListed.has(s.id) && s.join !== true) this.everListed.add(s.id) // an initial member
+      const down = s.member === undefined || s.member.isStopped
+      if (down && s.removed !== true && this.everListed.has(s.id) && !ids.has(s.id)) s.removed = true
+    }
+    for (const id of ids) this.everListed.add(id)
+  }
+
+  /** Ids that appeared in a membership list in force (initial members included). */
+  private readonly everListed = new Set<string>()
+
   /** The Cluster service's server through `member`: adds create the new member's storage and start it. */
   private clusterServer(member: () => Member): ClusterServer {
     return {
@@ -576,6 +595,7 @@ export class Store extends Namespace {
         break
       case 'membership':
         this.recordMembership(slot, e.members)
+        this.markRemovedWhileDown(e.members)
         break
       case 'removed':
         void this.removeSlot(slot).catch((err: unknown) => this.emitter.emit('fatal', { memberId: e.memberId, member: slot.name, error: err }))
