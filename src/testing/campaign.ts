@@ -261,7 +261,11 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
     }
   }
 
-  const leaseAllowedMs = 2_000
+  // How long a key may outlive its lease in cluster time, from etcd's lessor design: the leader
+  // looks for expired leases every 500 ms, and a revoke proposal that is lost (a partition, a
+  // leader transfer) is proposed again only after expiredLeaseRetryInterval, 3 s; then the revoke
+  // must commit and apply (up to ~500 ms under faults).
+  const leaseAllowedMs = 500 + 3_000 + 500
   async function leaseClient(c: number, r: Random, quota: number): Promise<void> {
     let i = 0
     while (i < quota) {
