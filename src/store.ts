@@ -600,6 +600,14 @@ export class Store extends Namespace {
       case 'removed':
         void this.removeSlot(slot).catch((err: unknown) => this.emitter.emit('fatal', { memberId: e.memberId, member: slot.name, error: err }))
         break
+      case 'peer-removed': {
+        // the sender was removed while cut off from the cluster: it stops for good, as etcd's does
+        const peer = this.slots.find((s) => s.id === e.peerId)
+        if (peer !== undefined && peer.removed !== true && peer.member !== undefined) {
+          void this.removeSlot(peer).catch((err: unknown) => this.emitter.emit('fatal', { memberId: e.peerId, member: peer.name, error: err }))
+        }
+        break
+      }
       case 'fatal':
         this.emitter.emit('fatal', { memberId: e.memberId, member: slot.name, error: e.error })
         this.closeWatchable(slot.name)

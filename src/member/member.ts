@@ -119,6 +119,12 @@ export type MemberEvent =
   | { type: 'membership'; memberId: string; members: ClusterMember[] }
   /** The member applied its own removal and stops shortly after (etcd: "the member has been permanently removed from the cluster"). */
   | { type: 'removed'; memberId: string }
+  /**
+   * A message arrived from `peerId`, which this member's cluster removed: etcd's peer handler
+   * answers it with 410 Gone and the sender stops ("the member has been permanently removed
+   * from the cluster"). This is how a member removed while cut off learns of its removal.
+   */
+  | { type: 'peer-removed'; memberId: string; peerId: string }
 
 interface Pending {
   resolve(value: unknown): void
@@ -329,6 +335,10 @@ export class Member implements KVServer, LeaseServer {
 
   private receive(_from: string, msg: Message): void {
     if (this.stopped) return
+    if (this.cluster.isRemoved(msg.from)) {
+      this.cfg.onEvent?.({ type: 'peer-removed', memberId: this.id, peerId: msg.from })
+      return
+    }
     try {
       this.node.step(msg)
     } catch (err) {

@@ -290,7 +290,7 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
         } else if (d < 9) {
           const invoked = now()
           const rr = await call(() => pickMember(r).kv.range({ key: 'lease/', rangeEnd: 'lease0' }))
-          if (rr.ok) for (const kv of rr.value.kvs) if (kv.lease !== '0') observations.push({ key: DEC.decode(kv.key), lease: kv.lease, time: invoked })
+          if (rr.ok) for (const kv of rr.value.kvs) if (kv.lease !== '0') observations.push({ key: DEC.decode(kv.key), lease: kv.lease, time: invoked, completed: now() })
         } else {
           const v = await call(() => store.lease.revoke({ id: rec.id }), (e) => e instanceof EtcdError && e.code === 'ErrLeaseNotFound')
           if (v.ok) rec.revokedAt = now()
@@ -416,11 +416,26 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
       })
     }, 60_000)
     if (!settled) flag('liveness', 'members did not catch up with the leader within 60 s of healing')
-    const final = store.kv.put({ key: 'final', value: 'final' }).then(() => true, () => false)
+    // a transient Unavailable (a leadership transfer the nemesis asked for still finishing, a
+    // leader change) is retried, as etcd's clients do; the write must succeed within 10 s
+    let finalError = ''
+    const finalDeadline = now() + 10_000
+    const finalWrite = async (): Promise<boolean> => {
+      for (;;) {
+        try {
+          await store.kv.put({ key: 'final', value: 'final' })
+          return true
+        } catch (err) {
+          finalError = describe(err)
+          if (!unavailable(err) || now() >= finalDeadline) return false
+          await sleep(100)
+        }
+      }
+    }
     let finalOk: boolean | undefined
-    void final.then((v) => (finalOk = v))
+    void finalWrite().then((v) => (finalOk = v))
     await sim.until(() => finalOk !== undefined, 10_000)
-    if (finalOk !== true) flag('liveness', `a write after healing did not succeed (${finalOk === undefined ? 'still pending' : 'failed'})`)
+    if (finalOk !== true) flag('liveness', `a write after healing did not succeed (${finalOk === undefined ? 'still pending' : `failed: ${finalError}`})`)
     await sim.until(() => current().every((n) => (store.runningMember(n)?.applied ?? -1) >= (store.runningMember(sim.leader() ?? current()[0]!)?.applied ?? 0)), 10_000)
     await sim.settle()
 

@@ -25,6 +25,12 @@ export interface KeyObservation {
   lease: string
   /** When the read was invoked: the key existed at some point at or after it. */
   time: number
+  /**
+   * When the read's response arrived, if known: the key existed at some point between `time`
+   * and this. A refresh inside that window (a keep-alive, a new leader's promotion) may be what
+   * kept it alive; without it, only `time` is judged.
+   */
+  completed?: number
 }
 
 /** A key seen alive longer than its lease allows. */
@@ -60,11 +66,14 @@ export function checkLeases(leases: readonly LeaseRecord[], observations: readon
       out.push({ key: o.key, lease: o.lease, leaseEnd: -Infinity, seenAt: o.time, message: `${o.key} seen at ${o.time} attached to lease ${o.lease}, which was never granted` })
       continue
     }
+    // the key existed at some t in [time, completed]; t - leaseEnd(l, t) only drops at a refresh,
+    // so the read is legal when it is legal at `time` or just after some refresh in the window
+    const candidates = [o.time, ...(l.keepAlives ?? []).filter((t) => t > o.time && t <= (o.completed ?? o.time))]
+    if (candidates.some((t) => t <= leaseEnd(l, t) + allowedMs)) continue
     const end = leaseEnd(l, o.time)
-    if (o.time > end + allowedMs) {
-      const how = l.revokedAt !== undefined && l.revokedAt === end ? `was revoked at ${end}` : `expired at ${end} (ttl ${l.ttlMs} ms)`
-      out.push({ key: o.key, lease: o.lease, leaseEnd: end, seenAt: o.time, message: `${o.key} seen at ${o.time}, but its lease ${o.lease} ${how}: ${o.time - end} ms later, over the allowed ${allowedMs} ms` })
-    }
+    const how = l.revokedAt !== undefined && l.revokedAt === end ? `was revoked at ${end}` : `expired at ${end} (ttl ${l.ttlMs} ms)`
+    const window = o.completed !== undefined && o.completed > o.time ? ` (read ${o.time}-${o.completed})` : ''
+    out.push({ key: o.key, lease: o.lease, leaseEnd: end, seenAt: o.time, message: `${o.key} seen at ${o.time}${window}, but its lease ${o.lease} ${how}: ${o.time - end} ms later, over the allowed ${allowedMs} ms` })
   }
   return out
 }

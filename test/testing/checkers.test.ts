@@ -79,6 +79,18 @@ describe('lease checker', () => {
   it('keep-alives after the observation do not excuse it', () => {
     assert.equal(checkLeases([{ id: '1', ttlMs: 1000, grantedAt: 0, keepAlives: [5000] }], [{ key: 'k', lease: '1', time: 1600 }], 500).length, 1)
   })
+  it('a refresh inside the read window excuses it (the key may have been read just after it)', () => {
+    const l = [{ id: '1', ttlMs: 1000, grantedAt: 0, keepAlives: [5000] }]
+    assert.deepEqual(checkLeases(l, [{ key: 'k', lease: '1', time: 1600, completed: 5200 }], 500), [])
+    // the window ends before the refresh: still a violation, reported with its window
+    const v = checkLeases(l, [{ key: 'k', lease: '1', time: 1600, completed: 4900 }], 500)
+    assert.equal(v.length, 1)
+    assert.match(v[0]!.message, /read 1600-4900/)
+  })
+  it('a refresh after a revoke does not bring the lease back', () => {
+    const l = [{ id: '2', ttlMs: 1000, grantedAt: 0, revokedAt: 300, keepAlives: [2000] }]
+    assert.equal(checkLeases(l, [{ key: 'k', lease: '2', time: 900, completed: 2100 }], 500).length, 1)
+  })
   it('detects a key that outlived a revoke', () => {
     const v = checkLeases(leases, [{ key: 'k2', lease: '2', time: 900 }], 500)
     assert.equal(v.length, 1)
