@@ -54,7 +54,7 @@ const HELP = `usage: npm run bench -- [--quick] [--only W1,W3,...] [--targets ${
 
   --quick     short run (10k preloaded keys, 0.4 s per measurement, no 5-member target, W7 at 10k only)
   --only      workload groups: ${WORKLOAD_GROUPS.join(',')} (default: all)
-  --targets   targets to run (default: all; baselines are level, map, etcd)
+  --targets   targets to run (default: all; baselines are ${BASELINE_IDS.join(', ')})
   --json      also write the results to this path (always written to bench/results/latest.json)`
 
 function parseList<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] {
@@ -345,9 +345,11 @@ function describe(id: TargetId): string {
     case 'map':
       return 'baseline: Map + sorted key array, async wrappers, no I/O (the in-memory floor)'
     case 'etcd':
-      return unavailable('etcd') === undefined
-        ? 'baseline: real etcd 3.4, 1 member, data dir on /dev/shm, over its HTTP/JSON gateway (fetch+JSON+base64) — NOT gRPC; shares the cores'
-        : `baseline: real etcd 3.4 — skipped: ${unavailable('etcd') ?? ''}`
+    case 'etcd-3':
+      return unavailable(id) === undefined
+        ? `baseline: real etcd 3.4, ${id === 'etcd' ? '1 member' : '3 members (distinct ports, one client over all 3 endpoints)'} on 127.0.0.1, data dirs on tmpfs, ` +
+            'driven over gRPC by the etcd3 npm client (builder calls); etcd shares the cores with this process'
+        : `baseline: real etcd 3.4 — skipped: ${unavailable(id) ?? ''}`
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * What the benchmarks run against: pocket-etcd `Store`s (the subjects) and the baselines
  * they are compared with in the same run — raw memory-level, a plain `Map` with a sorted
- * key array (the in-memory floor), and a real etcd 3.4 through its HTTP/JSON gateway.
- * Every target exposes the same five primitive operations over pre-encoded keys.
+ * key array (the in-memory floor), and a real etcd 3.4 with 1 and 3 members, started here
+ * on 127.0.0.1 with its data on tmpfs and driven over gRPC by the `etcd3` client, the way
+ * Node users reach etcd. Every target exposes the same five primitive operations over pre-encoded keys.
  *
  * @module
  */
@@ -12,8 +13,8 @@ import { join } from 'node:path'
 import { MemoryLevel } from 'memory-level'
 import { Store } from '../src/store.js'
 import type { KVApi } from '../src/services/kv-api.js'
-import { findEtcdBinary, startEtcd, ETCD_MISSING, type EtcdProcess } from '../test/support/etcd-process.js'
-import { EtcdGateway } from '../test/support/etcd-gateway.js'
+import { Etcd3 } from 'etcd3'
+import { findEtcdBinary, startEtcdCluster, ETCD_MISSING } from '../test/support/etcd-process.js'
 
 /** Bytes as the benchmarks pass them: views over plain (not shared) ArrayBuffers, as etcd's API types want. */
 export type Bytes = Uint8Array<ArrayBuffer>
@@ -22,11 +23,13 @@ export type Bytes = Uint8Array<ArrayBuffer>
 export type CasToken = number | Bytes
 
 /** Identifiers of every target, in the order they are run and printed. */
-export const TARGET_IDS = ['mem-1', 'mem-3', 'mem-5', 'classic-1', 'classic-3', 'level', 'map', 'etcd'] as const
+export const TARGET_IDS = ['mem-1', 'mem-3', 'mem-5', 'classic-1', 'classic-3', 'level', 'map', 'etcd', 'etcd-3'] as const
 /** One target's identifier (`--targets`). */
 export type TargetId = (typeof TARGET_IDS)[number]
 /** Targets that are baselines: ratios are printed against each of these. */
-export const BASELINE_IDS: readonly TargetId[] = ['level', 'map', 'etcd']
+export const BASELINE_IDS: readonly TargetId[] = ['level', 'map', 'etcd', 'etcd-3']
+/** Real etcd targets: `etcd` (1 member) and `etcd-3` (3 members). */
+export const ETCD_IDS: readonly TargetId[] = ['etcd', 'etcd-3']
 
 /** A system under measurement, with the operations the workloads need. */
 export interface Target {
@@ -69,7 +72,7 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 /** etcd's default `--max-txn-ops`: preloads batch this many puts per txn. */
 const TXN_BATCH = 128
 
-/** A target over etcd's KV API (a Store or the etcd gateway). */
+/** A target over etcd's KV API (a Store). */
 class KVApiTarget implements Target {
   constructor(
     readonly id: TargetId,
@@ -255,15 +258,82 @@ class MapTarget implements Target {
   }
 }
 
-async function openEtcd(): Promise<Target> {
-  const proc: EtcdProcess = await startEtcd()
-  const gateway = new EtcdGateway(proc.clientUrl)
-  return new KVApiTarget('etcd', gateway, () => proc.stop())
+/** A zero-copy `Buffer` view of bench bytes (the `etcd3` client takes Buffers). */
+function buf(b: Bytes): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+}
+
+/**
+ * Real etcd through the `etcd3` client (gRPC over @grpc/grpc-js), with every member's
+ * endpoint: the client spreads calls over them, as etcd's own clients do, and a member that
+ * is not the leader forwards writes and linearizable reads' ReadIndex to it. Each operation
+ * is the builder call an etcd3 user would write.
+ */
+class Etcd3Target implements Target {
+  constructor(
+    readonly id: TargetId,
+    private readonly client: Etcd3,
+    private readonly release: () => Promise<void>,
+  ) {}
+
+  async put(key: Bytes, value: Bytes): Promise<void> {
+    await this.client.put(buf(key)).value(buf(value)).exec()
+  }
+
+  async get(key: Bytes, serializable: boolean): Promise<boolean> {
+    const r = await this.client.get(buf(key)).serializable(serializable).exec()
+    return r.kvs.length === 1
+  }
+
+  async range(start: Bytes, end: Bytes, limit: number): Promise<number> {
+    const r = await this.client.getAll().inRange({ start: buf(start), end: buf(end) }).limit(limit).exec()
+    return r.kvs.length
+  }
+
+  async casRead(key: Bytes): Promise<CasToken> {
+    const r = await this.client.get(buf(key)).exec()
+    return Number(r.kvs[0]?.mod_revision ?? 0)
+  }
+
+  async cas(key: Bytes, token: CasToken, value: Bytes): Promise<CasToken | undefined> {
+    const k = buf(key)
+    const r = await this.client.if(k, 'Mod', '==', token as number).then(this.client.put(k).value(buf(value))).commit()
+    return r.succeeded ? Number(r.header.revision) : undefined
+  }
+
+  async preload(keys: readonly Bytes[], value: Bytes): Promise<void> {
+    const v = buf(value)
+    await pool(chunks(keys, TXN_BATCH), 8, async (batch) => {
+      await this.client.kv.txn({ success: batch.map((key) => ({ request_put: { key: buf(key), value: v } })) })
+    })
+  }
+
+  close(): Promise<void> {
+    return this.release()
+  }
+}
+
+/** Starts a fresh `members`-member etcd on 127.0.0.1 (data on tmpfs) and connects an `etcd3` client to every member. */
+async function openEtcd(id: TargetId, members: number): Promise<Target> {
+  const cluster = await startEtcdCluster({ members })
+  const client = new Etcd3({ hosts: cluster.clientUrls })
+  try {
+    // a few round trips first: the client connects lazily, and a member that failed to start shows here
+    for (let i = 0; i < members; i++) await client.get('bench/warm').serializable(true).exec()
+  } catch (err) {
+    client.close()
+    await cluster.stop()
+    throw err
+  }
+  return new Etcd3Target(id, client, async () => {
+    client.close()
+    await cluster.stop()
+  })
 }
 
 /** Why a target cannot run on this machine, or `undefined` when it can. */
 export function unavailable(id: TargetId): string | undefined {
-  if (id === 'etcd' && findEtcdBinary() === undefined) return ETCD_MISSING
+  if (ETCD_IDS.includes(id) && findEtcdBinary() === undefined) return ETCD_MISSING
   return undefined
 }
 
@@ -285,6 +355,8 @@ export async function openTarget(id: TargetId): Promise<Target> {
     case 'map':
       return new MapTarget()
     case 'etcd':
-      return openEtcd()
+      return openEtcd(id, 1)
+    case 'etcd-3':
+      return openEtcd(id, 3)
   }
 }

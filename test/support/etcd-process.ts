@@ -1,7 +1,7 @@
 /**
- * Starts and stops a real, single-member etcd server for differential tests and benchmarks:
- * bound to 127.0.0.1 on free ports, in a fresh temporary data directory that is always
- * removed, stopped by its pid (SIGTERM, then SIGKILL after a timeout).
+ * Starts and stops a real etcd server (one member, or a cluster with {@link startEtcdCluster})
+ * for differential tests and benchmarks: bound to 127.0.0.1 on free ports, in a fresh
+ * temporary data directory that is always removed, stopped by its pid (SIGTERM, then SIGKILL after a timeout).
  *
  * @module
  */
@@ -235,6 +235,144 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       return await startOnce(binary, options)
+    } catch (err) {
+      last = err
+    }
+  }
+  throw last
+}
+
+/** Options of {@link startEtcdCluster}. */
+export interface StartEtcdClusterOptions extends StartEtcdOptions {
+  /** Members in the cluster (default 3). */
+  members?: number
+}
+
+/** A running multi-member etcd cluster; `stop()` kills every member and removes their data directories (idempotent). */
+export interface EtcdCluster {
+  /** Client URL of each member, in member order (`http://127.0.0.1:<port>`). */
+  clientUrls: string[]
+  /** Each member's process id, in member order. */
+  pids: number[]
+  /** Each member's temporary data directory (removed by `stop()`). */
+  dataDirs: string[]
+  /** Stops every member (SIGTERM, then SIGKILL, by pid) and removes the data directories. */
+  stop(): Promise<void>
+}
+
+/** Distinct free ports on 127.0.0.1. */
+async function freePorts(n: number): Promise<number[]> {
+  const out: number[] = []
+  while (out.length < n) {
+    const p = await freePort()
+    if (!out.includes(p)) out.push(p)
+  }
+  return out
+}
+
+async function clusterOnce(binary: string, n: number, options: StartEtcdOptions): Promise<EtcdCluster> {
+  const ports = await freePorts(2 * n)
+  const names = Array.from({ length: n }, (_, i) => `m${i}`)
+  const clientUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i] as number}`)
+  const peerUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i + 1] as number}`)
+  const initialCluster = names.map((name, i) => `${name}=${peerUrls[i] as string}`).join(',')
+  const token = `pocket-etcd-${process.pid}-${ports[0] as number}`
+  const stopTimeoutMs = options.stopTimeoutMs ?? 5000
+  const children: ChildProcess[] = []
+  const dataDirs: string[] = []
+  const logs: string[] = names.map(() => '')
+  let spawnError: Error | undefined
+  let stopped: Promise<void> | undefined
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      try {
+        await Promise.all(children.map((c) => killChild(c, stopTimeoutMs)))
+      } finally {
+        for (const c of children) {
+          running.delete(c)
+          c.stdout?.destroy()
+          c.stderr?.destroy()
+        }
+        await Promise.all(dataDirs.map((d) => rm(d, { recursive: true, force: true })))
+      }
+    })()
+    return stopped
+  }
+  try {
+    for (let i = 0; i < n; i++) {
+      const dataDir = await mkdtemp(join(tempRoot(), `pocket-etcd-ref-${names[i] as string}-`))
+      dataDirs.push(dataDir)
+      const clientUrl = clientUrls[i] as string
+      const peerUrl = peerUrls[i] as string
+      const args = [
+        '--name', names[i] as string,
+        '--data-dir', dataDir,
+        '--listen-client-urls', clientUrl,
+        '--advertise-client-urls', clientUrl,
+        '--listen-peer-urls', peerUrl,
+        '--initial-advertise-peer-urls', peerUrl,
+        '--initial-cluster', initialCluster,
+        '--initial-cluster-token', token,
+        '--initial-cluster-state', 'new',
+        '--logger', 'zap',
+        '--log-outputs', 'stderr',
+        '--log-level', 'warn',
+        ...(options.extraArgs ?? []),
+      ]
+      const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      const keep = (chunk: Buffer): void => {
+        logs[i] = ((logs[i] ?? '') + chunk.toString('utf8')).slice(-LOG_LIMIT)
+      }
+      child.stdout?.on('data', keep)
+      child.stderr?.on('data', keep)
+      child.once('error', (err) => {
+        spawnError = err
+      })
+      children.push(child)
+      running.add(child)
+      installExitHook()
+    }
+    const deadline = Date.now() + (options.startTimeoutMs ?? 15_000)
+    const up = names.map(() => false)
+    for (;;) {
+      if (spawnError) throw spawnError
+      for (let i = 0; i < n; i++) {
+        const c = children[i] as ChildProcess
+        if (c.exitCode !== null || c.signalCode !== null) {
+          throw new Error(`etcd member ${names[i] as string} exited during startup (${c.exitCode ?? c.signalCode}):\n${logs[i] ?? ''}`)
+        }
+        if (!up[i]) up[i] = await healthy(clientUrls[i] as string)
+      }
+      if (up.every(Boolean)) break
+      if (Date.now() > deadline) throw new Error(`etcd cluster did not become healthy at ${clientUrls.join(', ')}:\n${logs.join('\n')}`)
+      await sleep(50)
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  const pids = children.map((c) => c.pid)
+  if (pids.some((p) => p === undefined)) {
+    await stop()
+    throw new Error('an etcd member has no pid')
+  }
+  return { clientUrls, pids: pids as number[], dataDirs, stop }
+}
+
+/**
+ * Starts a fresh `members`-member etcd cluster (default 3), every member on 127.0.0.1 with its
+ * own client and peer ports and its own data directory (tmpfs when available), and resolves
+ * once each member reports healthy (the cluster has a leader). Retries a few times when
+ * startup fails (a port taken between probing and binding). The caller must `stop()` it.
+ */
+export async function startEtcdCluster(options: StartEtcdClusterOptions = {}): Promise<EtcdCluster> {
+  const binary = options.binary ?? findEtcdBinary()
+  if (binary === undefined) throw new Error(ETCD_MISSING)
+  const n = options.members ?? 3
+  let last: unknown
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await clusterOnce(binary, n, options)
     } catch (err) {
       last = err
     }
