@@ -95,6 +95,12 @@ export interface StoreOptions {
   user?: string
   /** The password of `user`. */
   password?: string
+  /**
+   * How long an auth token stays valid while unused, in ms of the store's clock (etcd's
+   * `--auth-token-ttl`, 300 s by default); each request made with it starts the time again.
+   * Views opened with `user` and `password` authenticate again when theirs expires.
+   */
+  authTokenTtlMs?: number
 }
 
 const optionsSchema = z.strictObject({
@@ -113,6 +119,7 @@ const optionsSchema = z.strictObject({
   user: z.string().optional(),
   password: z.string().optional(),
   quotaBackendBytes: z.number().int().min(0).optional(),
+  authTokenTtlMs: z.number().positive().optional(),
   limits: z
     .strictObject({ maxRequestBytes: z.number().int().positive().optional(), maxTxnOps: z.number().int().positive().optional() })
     .optional(),
@@ -328,6 +335,7 @@ export class Store extends Namespace {
       requestTimeoutMs: options.requestTimeoutMs ?? 5000 + 2 * electionTicks * tickMs,
       snapshotCount: options.snapshotCount ?? 10_000,
       snapshotCatchUpEntries: Math.max(1, Math.min(5000, Math.floor((options.snapshotCount ?? 10_000) / 2))),
+      authTokenTtlMs: options.authTokenTtlMs,
     }
     const limits: KVLimits = { ...DEFAULT_KV_LIMITS, ...(options.limits ?? {}) }
     let sim: Simulation<Message> | undefined

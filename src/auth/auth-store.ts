@@ -61,25 +61,48 @@ function sortedInsert(list: string[], v: string): void {
   list.splice(i, 0, v)
 }
 
+/** etcd's default `--auth-token-ttl`: a simple token unused this long (ms) becomes invalid. */
+export const DEFAULT_AUTH_TOKEN_TTL_MS = 300_000
+
+/** Where a member's simple tokens get their time: the member's clock and the token TTL. */
+export interface TokenKeeper {
+  /** The member's clock time, in ms. */
+  now(): number
+  /** How long an unused token stays valid, in ms (etcd `--auth-token-ttl`). */
+  ttlMs: number
+}
+
+/** A simple token: whose it is and when it expires unless used again. */
+interface SimpleToken {
+  username: string
+  expiresAt: number
+}
+
 /** One member's auth state. Mutations run while applying committed entries, one at a time. */
 export class AuthStore {
   private readonly users = new Map<string, UserRecord>()
   private readonly roles = new Map<string, RoleRecord>()
   private enabledFlag = false
   private rev = 1
-  /** token → user name (etcd's simple tokens; member-local, not persisted). */
-  private readonly tokens: Map<string, string>
+  /** token → its user and expiry (etcd's simple tokens; member-local, not persisted). */
+  private readonly tokens: Map<string, SimpleToken>
+  /** The member's clock and the token TTL (etcd's `simpleTokenKeeper`); without it tokens never expire. */
+  private readonly keeper: TokenKeeper | undefined
   private readonly permCache = new Map<string, UnifiedPermissions>()
   private readonly bucket: Bucket
 
-  private constructor(backend: Backend, tokens: Map<string, string>) {
+  private constructor(backend: Backend, tokens: Map<string, SimpleToken>, keeper: TokenKeeper | undefined) {
     this.bucket = backend.sublevel('auth')
     this.tokens = tokens
+    this.keeper = keeper
   }
 
-  /** Loads the auth state persisted in `backend`; `previous` hands over its tokens (a snapshot restore keeps them, as etcd's `recover`). */
-  static async open(backend: Backend, previous?: AuthStore): Promise<AuthStore> {
-    const a = new AuthStore(backend, previous?.tokens ?? new Map())
+  /**
+   * Loads the auth state persisted in `backend`; `previous` hands over its tokens (a snapshot
+   * restore keeps them, as etcd's `recover`); `keeper` makes tokens expire when unused.
+   */
+  static async open(backend: Backend, previous?: AuthStore, keeper?: TokenKeeper): Promise<AuthStore> {
+    const a = new AuthStore(backend, previous?.tokens ?? new Map(), keeper ?? previous?.keeper)
     for await (const [k, v] of a.bucket.iterator() as AsyncIterable<[Uint8Array, Uint8Array]>) {
       const key = decoder.decode(k)
       const rec = JSON.parse(decoder.decode(v)) as Record<string, unknown>
@@ -125,9 +148,18 @@ export class AuthStore {
    */
   authInfo(token: string | undefined): AuthInfo {
     if (token === undefined) return { username: '', revision: 0 }
-    const username = this.tokens.get(token)
-    if (username === undefined) throw etcdError('InvalidAuthToken')
-    return { username, revision: this.rev }
+    const t = this.tokens.get(token)
+    if (t === undefined) throw etcdError('InvalidAuthToken')
+    if (this.keeper !== undefined) {
+      // etcd's simpleTokenKeeper: a token unused for its TTL is deleted; each use resets it
+      const now = this.keeper.now()
+      if (now >= t.expiresAt) {
+        this.tokens.delete(token)
+        throw etcdError('InvalidAuthToken')
+      }
+      t.expiresAt = now + this.keeper.ttlMs
+    }
+    return { username: t.username, revision: this.rev }
   }
 
   /**
@@ -250,7 +282,7 @@ export class AuthStore {
     if (!this.enabledFlag) throw etcdError('AuthNotEnabled')
     const u = this.users.get(name)
     if (u === undefined || u.noPassword) throw etcdError('AuthFailed')
-    this.tokens.set(token, name)
+    this.tokens.set(token, { username: name, expiresAt: this.keeper === undefined ? Infinity : this.keeper.now() + this.keeper.ttlMs })
     return { response: { token }, ops: [] }
   }
 
@@ -272,7 +304,7 @@ export class AuthStore {
   }
 
   private invalidateUser(name: string): void {
-    for (const [t, u] of this.tokens) if (u === name) this.tokens.delete(t)
+    for (const [t, { username }] of this.tokens) if (username === name) this.tokens.delete(t)
   }
 
   private userAdd(r: { name: string; hashedPassword: string; noPassword: boolean }): AuthApplyResult {

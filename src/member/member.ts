@@ -44,7 +44,7 @@ import type { InternalRequest, InternalRequestBody, RequestHeader } from './inte
 import { decodeRecord, encodeRecord } from './record-codec.js'
 import { RaftStorage } from './raft-storage.js'
 import { Mutex } from './mutex.js'
-import { AuthStore } from '../auth/auth-store.js'
+import { AuthStore, DEFAULT_AUTH_TOKEN_TTL_MS } from '../auth/auth-store.js'
 import type { AuthInfo, AuthRequest } from '../auth/auth-request.js'
 import { checkRange, checkTxn } from '../auth/permissions.js'
 import { verifyPassword } from '../auth/password.js'
@@ -78,6 +78,8 @@ export interface MemberTiming {
   snapshotCount: number
   /** Entries kept in the log behind a snapshot for slow followers (etcd's SnapshotCatchUpEntries). */
   snapshotCatchUpEntries: number
+  /** How long an unused auth token stays valid, in ms (etcd's `--auth-token-ttl`); default 5 minutes. */
+  authTokenTtlMs?: number
 }
 
 /** Everything a member needs to run. */
@@ -306,7 +308,10 @@ export class Member implements KVServer, LeaseServer {
     this.lessor = await Lessor.open(this.kv, minLeaseTtl(this.cfg.timing))
     this.cluster = await Membership.open(this.kv.backend)
     this.alarmStore = await AlarmStore.open(this.kv.backend)
-    this.authStore = await AuthStore.open(this.kv.backend, this.authStore)
+    this.authStore = await AuthStore.open(this.kv.backend, this.authStore, {
+      now: () => this.cfg.clock.now(),
+      ttlMs: this.cfg.timing.authTokenTtlMs ?? DEFAULT_AUTH_TOKEN_TTL_MS,
+    })
     this.applier = new Applier(this.kv, this.lessor, this.lessor, () => this.cfg.clock.now(), this.authStore)
     if (wasPrimary) this.lessor.promote(this.cfg.clock.now(), this.electionTimeoutMs())
   }

@@ -173,3 +173,42 @@ test('auth state survives a restart from a classic-level dataDir; Store.open({ u
     await rm(dir, { recursive: true, force: true })
   }
 })
+
+test('a token unused for the auth token TTL expires; each use starts its time again; password views re-authenticate', async () => {
+  // etcd's simple tokens: --auth-token-ttl (300 s by default), reset by every request that uses the token
+  const store = await Store.open({ clock: 'manual', seed: 5, authTokenTtlMs: 10_000 })
+  try {
+    await setup(store)
+    await store.auth.authEnable()
+    const tok = (await store.auth.authenticate({ name: 'u1', password: 'p1' })).token
+    const u1 = store.as(tok)
+    const viaPassword = store.withCredentials('u1', 'p1')
+    await viaPassword.kv.put({ key: 'a', value: '1' })
+    for (let i = 0; i < 3; i++) {
+      await store.sim.advance(8000) // under the TTL since the last use
+      await u1.kv.range({ key: 'a' })
+    }
+    await store.sim.advance(10_500)
+    await fails(u1.kv.range({ key: 'a' }), 'etcdserver: invalid auth token')
+    await fails(u1.kv.range({ key: 'a' }), 'etcdserver: invalid auth token') // gone for good
+    // a view with a password gets a new token and retries, as etcd's clients do
+    assert.equal(t((await viaPassword.kv.range({ key: 'a' })).kvs[0]!.value), '1')
+  } finally {
+    await store.close()
+  }
+})
+
+test('tokens last 5 minutes unused by default', async () => {
+  const store = await Store.open({ clock: 'manual', seed: 6, members: 1 })
+  try {
+    await setup(store)
+    await store.auth.authEnable()
+    const u1 = store.as((await store.auth.authenticate({ name: 'u1', password: 'p1' })).token)
+    await store.sim.advance(299_000)
+    await u1.kv.range({ key: 'a' })
+    await store.sim.advance(300_500)
+    await fails(u1.kv.range({ key: 'a' }), 'etcdserver: invalid auth token')
+  } finally {
+    await store.close()
+  }
+})
