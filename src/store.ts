@@ -688,7 +688,7 @@ export class Store extends Namespace {
   }
 
   private watchService(server: () => WatchableStore, tokens: TokenSource = NO_TOKEN): WatchService {
-    return new WatchService(server, { bufferSize: this.watchOptions.bufferSize, tokens })
+    return new WatchService(server, { bufferSize: this.watchOptions.bufferSize, tokens, maxRequestBytes: this.limits.maxRequestBytes })
   }
 
   /**

@@ -13,6 +13,7 @@ import type { MvccWatchResponse, ServerWatcher, WatchableStore, WatcherOptions, 
 import type { WatchApi, WatchCreateRequestInput, WatchStream } from './watch-api.js'
 import { parseRequest } from './kv-schema.js'
 import { watchCreateRequestSchema } from './watch-schema.js'
+import { fragmentWatchResponse, GRPC_OVERHEAD_BYTES } from './watch-fragments.js'
 import { NO_TOKEN, type TokenSource } from '../auth/credentials.js'
 
 /** etcd's `ErrEmptyWatcherRange`, sent as the cancel reason of a watch whose range holds no key. */
@@ -32,7 +33,15 @@ export interface WatchServiceOptions {
   hold?: () => () => void
   /** The auth token a create request carries; the watched range needs READ permission (etcd `isWatchPermitted`). */
   tokens?: TokenSource
+  /**
+   * The server's `--max-request-bytes` (default 1.5 MiB): a watch created with `fragment`
+   * gets responses over this plus etcd's 512 KiB gRPC overhead split into fragments.
+   */
+  maxRequestBytes?: number
 }
+
+/** etcd's default `--max-request-bytes`. */
+const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024
 
 /** Default of {@link WatchServiceOptions.bufferSize} (etcd's `chanBufLen`). */
 export const DEFAULT_WATCH_BUFFER = 128
@@ -49,8 +58,10 @@ export class WatchService implements WatchApi {
   readonly #bufferSize: number
   readonly #hold: () => () => void
   readonly #tokens: TokenSource
+  readonly #fragmentBytes: number
 
   constructor(server: () => WatchableStore, options: WatchServiceOptions = {}) {
+    this.#fragmentBytes = (options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES) + GRPC_OVERHEAD_BYTES
     this.#server = server
     this.#bufferSize = options.bufferSize ?? DEFAULT_WATCH_BUFFER
     this.#hold = options.hold ?? (() => () => undefined)
@@ -69,7 +80,7 @@ export class WatchService implements WatchApi {
       let end: Uint8Array | undefined = r.rangeEnd.length === 0 ? undefined : r.rangeEnd
       if (end !== undefined && end.length === 1 && end[0] === 0) end = new Uint8Array(0)
       const wsrev = ws.rev
-      const stream = new ServerWatchStream(ws, this.#bufferSize, r.prevKv)
+      const stream = new ServerWatchStream(ws, this.#bufferSize, r.prevKv, r.fragment ? this.#fragmentBytes : undefined)
       const host = ws.host as WatchHost & Partial<WatchPermission>
       // any refusal (an invalid token included) cancels the watch, as etcd's isWatchPermitted
       const refusal = await this.#tokens
@@ -110,6 +121,8 @@ class ServerWatchStream implements WatchStream, WatchSink {
   readonly #ws: WatchableStore
   readonly #capacity: number
   readonly #prevKv: boolean
+  /** With `fragment`: the size over which a response is split (etcd's sendFragments). */
+  readonly #fragmentBytes: number | undefined
   readonly #queue: { response: WatchResponse; counted: boolean; filled?: Promise<void> }[] = []
   #counted = 0
   #ended = false
@@ -118,10 +131,11 @@ class ServerWatchStream implements WatchStream, WatchSink {
   #reading: Promise<unknown> = Promise.resolve()
   watchId = '-1'
 
-  constructor(ws: WatchableStore, capacity: number, prevKv: boolean) {
+  constructor(ws: WatchableStore, capacity: number, prevKv: boolean, fragmentBytes: number | undefined) {
     this.#ws = ws
     this.#capacity = capacity
     this.#prevKv = prevKv
+    this.#fragmentBytes = fragmentBytes
   }
 
   attach(id: string | undefined, o: Omit<WatcherOptions, 'sink'>): void {
@@ -206,6 +220,12 @@ class ServerWatchStream implements WatchStream, WatchSink {
           this.#ws.kick()
         }
         if (item.filled !== undefined) await item.filled
+        if (this.#fragmentBytes !== undefined && item.response.events.length > 1) {
+          // split once its size is known (prevKv filled), as etcd's sendLoop; the rest go next
+          const [first, ...rest] = fragmentWatchResponse(item.response, this.#fragmentBytes)
+          this.#queue.unshift(...rest.map((response) => ({ response, counted: false })))
+          return { value: first!, done: false }
+        }
         return { value: item.response, done: false }
       }
       if (this.#ended) return { value: undefined, done: true }
