@@ -165,6 +165,8 @@ interface Slot {
   member: Member | undefined
   /** Added to a running cluster: starts empty and catches up from a snapshot. */
   join?: boolean
+  /** The member is being opened: a restart or crash meanwhile waits for it (one member per slot). */
+  starting?: Promise<void>
   /** Removed from the cluster: stopped for good. */
   removed?: boolean
 }
@@ -539,17 +541,27 @@ export class Store extends Namespace {
     await db.clear() // a joining member starts with empty storage (a reused name's old directory included)
     await identityBucket(db).put(IDENTITY_KEY, JSON.stringify({ clusterId: this.clusterId, members: [], version: 0 } satisfies ClusterIdentity))
     const slot: Slot = { name, id, db, ownsDb: owns, member: undefined, join: true }
+    // until the new member runs, a restart of it is this start and a crash waits for it
+    let added!: () => void
+    slot.starting = new Promise<void>((resolve) => (added = resolve))
     this.slots.push(slot)
     let resp: { header: ReturnType<Member['header']>; members: ClusterMember[] }
     try {
       resp = await via.memberAdd(member)
     } catch (err) {
       this.slots.splice(this.slots.indexOf(slot), 1)
+      slot.starting = undefined
+      added()
       if (owns) await db.close()
       throw err
     }
     this.network.up(name)
-    await this.startMember(slot)
+    try {
+      await this.openMember(slot)
+    } finally {
+      slot.starting = undefined
+      added()
+    }
     return { header: resp.header, member, members: resp.members }
   }
 
@@ -568,7 +580,14 @@ export class Store extends Namespace {
     idOf: (name: string) => this.slots.find((s) => s.name === name)?.id,
   }
 
-  private async startMember(slot: Slot): Promise<void> {
+  private startMember(slot: Slot): Promise<void> {
+    slot.starting ??= this.openMember(slot).finally(() => {
+      slot.starting = undefined
+    })
+    return slot.starting
+  }
+
+  private async openMember(slot: Slot): Promise<void> {
     if (slot.db.status !== 'open') await slot.db.open()
     slot.member = await Member.open({
       name: slot.name,
@@ -768,6 +787,8 @@ export class Store extends Namespace {
 
   private async crash(name: string): Promise<void> {
     const slot = this.slots.find((s) => s.name === name)!
+    // a member still starting (memberAdd, a restart) is crashed once it runs
+    if (slot.starting !== undefined) await slot.starting.catch(() => undefined)
     const m = slot.member
     if (m === undefined || m.isStopped) return
     this.network.down(name)
@@ -782,6 +803,8 @@ export class Store extends Namespace {
 
   private async restart(name: string): Promise<void> {
     const slot = this.slots.find((s) => s.name === name)!
+    // already starting (memberAdd, a concurrent restart): that start is this restart
+    if (slot.starting !== undefined) return slot.starting
     if (slot.member !== undefined && !slot.member.isStopped) return
     if (slot.removed === true) return // a removed member never comes back
     this.network.up(name)

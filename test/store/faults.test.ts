@@ -137,6 +137,32 @@ describe('faults', () => {
     }
   })
 
+  it('restarts and crashes that overlap a member start (concurrent restarts, a member still being added) run one member', async () => {
+    const store = await openManual({ members: 3, seed: 3, ...OPTS })
+    try {
+      await store.sim.crash('m2')
+      // two restarts at once: the second is the first's start, not a second member on the same endpoint
+      await Promise.all([store.sim.restart('m2'), store.sim.restart('m2')])
+      // restart and crash the member memberAdd is still adding: they wait for it to run
+      const adding = store.cluster.memberAdd({ peerURLs: ['http://10.0.0.4:2380'], isLearner: true })
+      // m4 is listed as soon as its storage exists, before its conf change commits (no clock moves here)
+      for (let turn = 0; turn < 1000 && !store.memberNames.includes('m4'); turn++) await new Promise((resolve) => setImmediate(resolve))
+      const restarted = store.sim.restart('m4')
+      assert.equal(store.runningMember('m4'), undefined, 'the restart came while m4 was still being added')
+      const crashed = store.sim.crash('m4')
+      await drive(store, adding)
+      await restarted
+      await crashed
+      assert.equal(store.runningMember('m4'), undefined, 'the crash waited for the start, then stopped it')
+      await store.sim.restart('m4')
+      assert.notEqual(store.runningMember('m4'), undefined)
+      await drive(store, store.kv.put({ key: 'after', value: '1' }))
+      assert.ok(await store.sim.until(() => store.runningMember('m4')!.applied >= store.runningMember(store.sim.leader()!)!.applied, 10_000))
+    } finally {
+      await store.close()
+    }
+  })
+
   it('a crashed leader is replaced and no acknowledged write is lost', async () => {
     const store = await openManual({ members: 5, seed: 8, ...OPTS })
     try {
