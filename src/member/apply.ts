@@ -21,6 +21,7 @@ import type {
   RangeRequest,
   RangeResponse,
   RequestOp,
+  ResponseHeader,
   ResponseOp,
   TxnRequest,
   TxnResponse,
@@ -30,7 +31,7 @@ import { EMPTY, compareBytes } from '../api/bytes.js'
 import { assert, etcdError } from '../errors.js'
 import type { KVStore, TxnWrite, RangeResult, Event } from '../mvcc/index.js'
 import type { InternalRequest } from './internal-request.js'
-import type { Lessor } from '../lease/lessor.js'
+import type { LeaseCheckpoint, Lessor } from '../lease/lessor.js'
 import type { AuthStore } from '../auth/auth-store.js'
 import { checkDeleteRange, checkLeasePuts, checkPut, checkTxn } from '../auth/permissions.js'
 
@@ -45,7 +46,7 @@ export interface LeaseLookup {
 }
 
 /** The lease state the applier changes: a {@link Lessor} (grant, revoke, attachments). */
-export type LeaseState = Pick<Lessor, 'exists' | 'grant' | 'revoke' | 'sortedKeys' | 'applyEvents'>
+export type LeaseState = Pick<Lessor, 'exists' | 'grant' | 'revoke' | 'sortedKeys' | 'applyEvents' | 'checkpoint'>
 
 /** What applying one request produced: the response, or etcd's error, and the MVCC events. */
 export interface ApplyResult<R> {
@@ -202,6 +203,7 @@ export class Applier {
     if ('txn' in req) return this.txn(req.txn, index)
     if ('leaseGrant' in req) return { response: await this.leaseGrant(req.leaseGrant, index), events: [] }
     if ('leaseRevoke' in req) return this.leaseRevoke(req.leaseRevoke, index)
+    if ('leaseCheckpoint' in req) return { response: await this.leaseCheckpoint(req.leaseCheckpoint.checkpoints, index), events: [] }
     assert(!('auth' in req), 'auth request applied without an auth store')
     // cluster requests (alarms, member updates) are applied by the member itself
     assert(!('alarm' in req) && !('memberUpdate' in req), 'cluster request handed to the KV applier')
@@ -383,6 +385,19 @@ export class Applier {
     await txn.end({ ...meta(index), extra: ops })
     this.attach(events)
     return { response: { header: nestedHeader(this.kv.rev) }, events }
+  }
+
+  /**
+   * Applies lease checkpoints (etcd `applierV3backend.LeaseCheckpoint`): each known lease's
+   * remaining TTL is recorded and persisted in the same batch as the entry's index; unknown
+   * (revoked) leases are skipped. No revision, no events.
+   */
+  async leaseCheckpoint(checkpoints: readonly LeaseCheckpoint[], index?: number): Promise<{ header: ResponseHeader }> {
+    assert(this.lessor !== undefined, 'lease request applied without a lessor')
+    const now = this.now()
+    const ops = checkpoints.flatMap((c) => this.lessor!.checkpoint(c.id, c.remainingTtl, now))
+    await this.kv.write().end({ ...meta(index), extra: ops })
+    return { header: nestedHeader(this.kv.rev) }
   }
 
   /** Applies a compaction (etcd `applierV3backend.Compaction`). */

@@ -7,6 +7,7 @@
  */
 import type { AlarmRequest } from '../maintenance/messages.js'
 import type { AuthRequest } from '../auth/auth-request.js'
+import type { LeaseCheckpoint } from '../lease/lessor.js'
 import type { CompactionRequest, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, TxnRequest } from '../api/messages.js'
 
 /** Identifies a proposal: the proposing member and a request id unique within it. */
@@ -36,6 +37,8 @@ export type InternalRequestBody =
   | { alarm: AlarmRequest }
   /** Changes a member's peer URLs (etcd's ConfChangeUpdateNode, a normal entry here). */
   | { memberUpdate: { id: string; peerURLs: string[] } }
+  /** Records leases' remaining TTLs on every member, proposed by the primary lessor (etcd `LeaseCheckpointRequest`). */
+  | { leaseCheckpoint: { checkpoints: LeaseCheckpoint[] } }
 
 /** One proposed operation with its header (etcd `InternalRaftRequest`). */
 export type InternalRequest = { header: RequestHeader } & InternalRequestBody

@@ -39,6 +39,7 @@ import { MemoryStorage, NONE, RaftError, RawNode, decodeConfChange } from '../ra
 import type { KVServer } from '../services/kv.js'
 import type { LeaseServer } from '../services/lease.js'
 import { LeaseExpiredError, Lessor, NotPrimaryError } from '../lease/lessor.js'
+import { CHECKPOINT_BATCHES_PER_ROUND, MAX_CHECKPOINT_BATCH } from '../lease/lessor.js'
 import { Applier, isTxnReadonly } from './apply.js'
 import type { InternalRequest, InternalRequestBody, RequestHeader } from './internal-request.js'
 import { decodeRecord, encodeRecord } from './record-codec.js'
@@ -80,6 +81,8 @@ export interface MemberTiming {
   snapshotCatchUpEntries: number
   /** How long an unused auth token stays valid, in ms (etcd's `--auth-token-ttl`); default 5 minutes. */
   authTokenTtlMs?: number
+  /** How often the leader checkpoints a lease's remaining TTL, in ms (etcd's `--experimental-lease-checkpoint-interval`); default 5 minutes. */
+  leaseCheckpointIntervalMs?: number
 }
 
 /** Everything a member needs to run. */
@@ -305,7 +308,7 @@ export class Member implements KVServer, LeaseServer {
   /** Opens the lessor over the MVCC store's backend and the applier over both. */
   private async openLessor(): Promise<void> {
     const wasPrimary = this.lessor?.isPrimary ?? false
-    this.lessor = await Lessor.open(this.kv, minLeaseTtl(this.cfg.timing))
+    this.lessor = await Lessor.open(this.kv, minLeaseTtl(this.cfg.timing), this.cfg.timing.leaseCheckpointIntervalMs)
     this.cluster = await Membership.open(this.kv.backend)
     this.alarmStore = await AlarmStore.open(this.kv.backend)
     this.authStore = await AuthStore.open(this.kv.backend, this.authStore, {
@@ -851,6 +854,7 @@ export class Member implements KVServer, LeaseServer {
    * it to the leader. Throws `LeaseNotFound` for an unknown lease.
    */
   async leaseRenew(r: { id: string }): Promise<LeaseKeepAliveResponse> {
+    await this.clearLeaseCheckpoint(r.id)
     const ttl = await this.onLeader((leader) => leader.lessor.renew(r.id, leader.cfg.clock.now()))
     return { header: this.header(this.kv.rev), id: r.id, ttl }
   }
@@ -917,6 +921,46 @@ export class Member implements KVServer, LeaseServer {
       // fire and forget, as etcd's revoke goroutines: a revoke that fails is proposed again after EXPIRED_RETRY_MS
       void this.propose({ leaseRevoke: { id } }).catch(() => undefined)
     }
+    this.checkpointScheduledLeases()
+  }
+
+  /** On the primary, proposes the due lease checkpoints in batches (etcd's checkpointScheduledLeases). */
+  private checkpointScheduledLeases(): void {
+    for (let i = 0; i < CHECKPOINT_BATCHES_PER_ROUND; i++) {
+      const checkpoints = this.lessor.takeDueCheckpoints(this.cfg.clock.now(), MAX_CHECKPOINT_BATCH)
+      // fire and forget, as etcd's checkpointer: a lost one is proposed again an interval later
+      if (checkpoints.length > 0) void this.propose({ leaseCheckpoint: { checkpoints } }).catch(() => undefined)
+      if (checkpoints.length < MAX_CHECKPOINT_BATCH) return
+    }
+  }
+
+  /**
+   * On the leader, proposes the remaining TTL of every lease whose record is out of date and
+   * waits until they are applied (a graceful close, so a reopen restores exact remaining
+   * TTLs); `undefined` when there is nothing to propose (not the leader, records up to
+   * date). Never rejects: a checkpoint that fails leaves the last periodic one in force, as
+   * a crash would.
+   */
+  checkpointLeases(): Promise<void> | undefined {
+    if (this.stopped || this.raftState !== 'Leader') return undefined
+    const all = this.lessor.pendingCheckpoints(this.cfg.clock.now())
+    if (all.length === 0) return undefined
+    const proposals: Promise<unknown>[] = []
+    for (let i = 0; i < all.length; i += MAX_CHECKPOINT_BATCH) {
+      // a failed checkpoint is what a crash leaves; nothing to report to the closing caller
+      proposals.push(this.propose({ leaseCheckpoint: { checkpoints: all.slice(i, i + MAX_CHECKPOINT_BATCH) } }).catch(() => undefined))
+    }
+    return Promise.all(proposals).then(() => undefined)
+  }
+
+  /**
+   * etcd's Renew: a lease with a checkpointed remaining TTL has it cleared through Raft (and
+   * the renew waits for it) so that a later promotion gives the renewed lease its full TTL.
+   */
+  private async clearLeaseCheckpoint(id: string): Promise<void> {
+    const leader = await this.onLeader((l) => (l.lessor.renewClears(id) ? l : undefined))
+    // etcd ignores the checkpointer's error too; the renew below reports the lease's state
+    if (leader !== undefined) await leader.propose({ leaseCheckpoint: { checkpoints: [{ id, remainingTtl: 0 }] } }).catch(() => undefined)
   }
 
   /** The member's lessor (read-only use: tests, status). */
