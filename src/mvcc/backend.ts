@@ -9,6 +9,8 @@
 
 import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
 import { assert } from '../errors.js'
+import type { Revision } from './revision.js'
+import { REV_BYTES_LEN, writeRevision } from './revision.js'
 
 /**
  * Any abstract-level database (memory-level, classic-level, ...), whatever its default
@@ -45,12 +47,33 @@ export class Backend {
    */
   readonly syncReads: boolean
   readonly #buckets = new Map<string, Bucket>()
+  /**
+   * For {@link getRecordSync}: a reused key of the root database (the key bucket's prefix,
+   * then a revision's bytes), already in the root's key format, and the options that make
+   * the root take it and hand the value back as they are. Undefined without sync reads.
+   */
+  readonly #record: { scratch: Uint8Array; key: unknown; options: { keyEncoding: string; valueEncoding: string } } | undefined
 
   private constructor(db: Database) {
     this.db = db
     this.syncReads = (db.supports as { getSync?: boolean }).getSync === true
     this.key = this.sublevel('key')
     this.meta = this.sublevel('meta')
+    this.#record = this.syncReads ? rootRecordReader(this.key) : undefined
+  }
+
+  /**
+   * The key bucket's record at `rev` (not a tombstone), read synchronously; only when
+   * {@link syncReads}. Equivalent to `key.getSync(encodeRevision(rev))`, but it asks the
+   * root database directly with a reused, already prefixed and encoded key: no sublevel
+   * layer, no key allocation. The value may be a view of the database's own bytes: copy
+   * what you keep, never mutate it.
+   */
+  getRecordSync(rev: Revision): Uint8Array | undefined {
+    const r = this.#record
+    if (r === undefined) return this.key.getSync(encodeRevisionKey(rev))
+    writeRevision(r.scratch, r.scratch.length - REV_BYTES_LEN, rev)
+    return (this.key.db as { getSync(key: unknown, options: object): Uint8Array | undefined }).getSync(r.key, r.options)
   }
 
   /** Opens `db` if needed and returns a backend over it. */
@@ -106,6 +129,31 @@ export class Backend {
     if (typeof db.approximateSize !== 'function') return undefined
     return db.approximateSize(new Uint8Array([0]), new Uint8Array([0xff, 0xff, 0xff, 0xff]), { keyEncoding: 'view' })
   }
+}
+
+function encodeRevisionKey(rev: Revision): Uint8Array {
+  const out = new Uint8Array(REV_BYTES_LEN)
+  writeRevision(out, 0, rev)
+  return out
+}
+
+/**
+ * The reader behind {@link Backend.getRecordSync}: the root database's key format for
+ * byte keys ('view' or 'buffer'), a scratch key holding `bucket`'s global prefix, and that
+ * scratch encoded once in the root's format (a Buffer is a view of the same memory, so
+ * writing into the scratch changes it too). `undefined` when the root stores keys as text.
+ */
+function rootRecordReader(bucket: Bucket): { scratch: Uint8Array; key: unknown; options: { keyEncoding: string; valueEncoding: string } } | undefined {
+  const root = bucket.db
+  const format = root.keyEncoding('view').format
+  if (format !== 'view' && format !== 'buffer') return undefined
+  const prefix = bucket.prefixKey(new Uint8Array(0), 'view') as Uint8Array
+  // an explicit ArrayBuffer: the encoded key (a Buffer for a 'buffer' store) must share its memory
+  const scratch = new Uint8Array(new ArrayBuffer(prefix.length + REV_BYTES_LEN))
+  scratch.set(prefix, 0)
+  const key: unknown = root.keyEncoding(format).encode(scratch)
+  const options = Object.freeze({ keyEncoding: format, valueEncoding: format })
+  return { scratch, key, options }
 }
 
 /** A safe integer as 8 big-endian bytes, two's complement. */

@@ -37,33 +37,68 @@ export interface KeyIndexEntry {
 }
 
 const NO_REVISION: Revision = Object.freeze({ main: 0, sub: 0 })
+/** The revisions of an empty current generation; shared, never pushed to (a put replaces it). */
+const NO_REVISIONS: Revision[] = Object.freeze([]) as unknown as Revision[]
 
-/** One key's generations of revisions (etcd's `keyIndex`). */
+/**
+ * One key's generations of revisions (etcd's `keyIndex`).
+ *
+ * Memory: an index holds one of these per key, so the common shape (one live generation)
+ * is stored flat, in the object itself: the current generation's creation, version and
+ * revisions (a lone {@link Revision} while it holds just one, the shape of a key written
+ * once, shared with `modified` and `created`), and an array of ended generations only once
+ * the key has been deleted. {@link generations} presents the same data as etcd's list.
+ */
 export class KeyIndex {
   /** The key, as a binary string (see `toBinaryString`): orders like etcd's bytes. */
   readonly key: string
   /** The last revision put or tombstoned. */
   modified: Revision = NO_REVISION
-  /** Oldest first; never empty; the last one is the current generation. */
-  generations: Generation[]
+  /** Ended generations, oldest first; `undefined` while there are none (most keys). */
+  #ended: Generation[] | undefined = undefined
+  /** The current generation's creating revision ({@link NO_REVISION} while it is empty). */
+  #created: Revision = NO_REVISION
+  /** The current generation's version. */
+  #version = 0
+  /** The current generation's revisions: one alone, or ascending in an array ({@link NO_REVISIONS} when empty). */
+  #revs: Revision | Revision[] = NO_REVISIONS
 
   constructor(key: string, generations?: Generation[]) {
     this.key = key
-    this.generations = generations ?? [emptyGeneration()]
+    if (generations !== undefined) this.generations = generations
+  }
+
+  /**
+   * Oldest first; never empty; the last one is the current generation (empty when the key
+   * is deleted). A fresh list each time, for tests, cloning and the rarer paths.
+   */
+  get generations(): Generation[] {
+    const r = this.#revs
+    const current: Generation = { version: this.#version, created: this.#created, revs: Array.isArray(r) ? r : [r] }
+    return this.#ended === undefined ? [current] : [...this.#ended, current]
+  }
+
+  /** Replaces the generations (never empty; the last is the current one). */
+  set generations(gens: Generation[]) {
+    assert(gens.length > 0, 'a key index has at least one generation')
+    const cur = gens[gens.length - 1]!
+    this.#ended = gens.length > 1 ? gens.slice(0, -1) : undefined
+    this.#created = cur.revs.length === 0 ? NO_REVISION : cur.created
+    this.#version = cur.version
+    this.#revs = cur.revs.length === 0 ? NO_REVISIONS : cur.revs.length === 1 ? cur.revs[0]! : cur.revs
   }
 
   /** Records a put at `rev`, starting a generation when the key does not exist. */
   put(rev: Revision): void {
     // Messages are built only on failure: put is the hottest path of the index.
     if (!revisionGreaterThan(rev, this.modified)) assert(false, `put at ${fmt(rev)} is not after ${fmt(this.modified)}`)
-    const g = this.generations[this.generations.length - 1]!
-    if (g.revs.length === 0) {
-      g.created = rev
-      g.revs = [rev] // exact capacity: most keys are written once (a pushed-to [] reserves 17 slots)
-    } else {
-      g.revs.push(rev)
-    }
-    g.version++
+    const r = this.#revs
+    if (!Array.isArray(r)) this.#revs = [r, rev]
+    else if (r.length === 0) {
+      this.#created = rev
+      this.#revs = rev // most keys are written once: no array at all
+    } else r.push(rev)
+    this.#version++
     this.modified = rev
   }
 
@@ -74,7 +109,10 @@ export class KeyIndex {
   restore(created: Revision, modified: Revision, version: number): void {
     assert(this.isEmpty(), 'restore into a key index that has revisions')
     this.modified = modified
-    this.generations = [{ created, version, revs: [modified] }]
+    this.#ended = undefined
+    this.#created = created
+    this.#version = version
+    this.#revs = modified
   }
 
   /**
@@ -83,22 +121,35 @@ export class KeyIndex {
    */
   tombstone(rev: Revision): boolean {
     assert(!this.isEmpty(), 'tombstone on an empty key index')
-    if (this.generations[this.generations.length - 1]!.revs.length === 0) return false
+    const r = this.#revs
+    if (Array.isArray(r) && r.length === 0) return false
     this.put(rev)
-    this.generations.push(emptyGeneration())
+    const revs = this.#revs as Revision[] // two or more now
+    ;(this.#ended ??= []).push({ version: this.#version, created: this.#created, revs })
+    this.#created = NO_REVISION
+    this.#version = 0
+    this.#revs = NO_REVISIONS
     return true
   }
 
   /** The key's state at `atRev`, or `undefined` when it did not exist then. */
   get(atRev: number): KeyIndexEntry | undefined {
     assert(!this.isEmpty(), 'get on an empty key index')
-    const g = this.findGeneration(atRev)
-    if (g === undefined) return undefined
-    for (let i = g.revs.length - 1; i >= 0; i--) {
-      const rev = g.revs[i]!
-      if (rev.main <= atRev) {
-        return { modified: rev, created: g.created, version: g.version - (g.revs.length - 1 - i) }
-      }
+    // the current generation first (etcd's findGeneration, from the last generation back)
+    const r = this.#revs
+    if (!Array.isArray(r)) {
+      if (r.main <= atRev) return { modified: r, created: this.#created, version: this.#version }
+    } else if (r.length > 0 && r[0]!.main <= atRev) {
+      return entryAt(r, this.#created, this.#version, atRev)
+    }
+    const ended = this.#ended
+    if (ended === undefined) return undefined
+    for (let cg = ended.length - 1; cg >= 0; cg--) {
+      const g = ended[cg]!
+      if (g.revs.length === 0) continue
+      // a generation that ended at or below atRev: the key was deleted then
+      if (g.revs[g.revs.length - 1]!.main <= atRev) return undefined
+      if (g.revs[0]!.main <= atRev) return entryAt(g.revs, g.created, g.version, atRev)
     }
     return undefined
   }
@@ -109,17 +160,18 @@ export class KeyIndex {
    */
   since(rev: number): Revision[] {
     assert(!this.isEmpty(), 'since on an empty key index')
+    const generations = this.generations
     const since: Revision = { main: rev, sub: 0 }
-    let gi = this.generations.length - 1
+    let gi = generations.length - 1
     for (; gi > 0; gi--) {
-      const g = this.generations[gi]!
+      const g = generations[gi]!
       if (g.revs.length === 0) continue
       if (revisionGreaterThan(since, g.created)) break
     }
     const revs: Revision[] = []
     let last = 0
-    for (; gi < this.generations.length; gi++) {
-      for (const r of this.generations[gi]!.revs) {
+    for (; gi < generations.length; gi++) {
+      for (const r of generations[gi]!.revs) {
         if (revisionGreaterThan(since, r)) continue
         if (r.main === last) {
           revs[revs.length - 1] = r
@@ -139,32 +191,46 @@ export class KeyIndex {
    */
   compact(atRev: number, available: RevisionSet): void {
     assert(!this.isEmpty(), 'compact on an empty key index')
-    let [genIdx, revIndex] = this.doCompact(atRev, available)
-    const g = this.generations[genIdx]!
+    const single = this.#revs
+    if (this.#ended === undefined && !Array.isArray(single)) {
+      // a key written once: its only revision stays, and is kept if at or below atRev
+      if (single.main <= atRev) available.add(single)
+      return
+    }
+    const generations = this.generations
+    let [genIdx, revIndex] = doCompact(generations, atRev, available)
+    const g = generations[genIdx]!
     if (g.revs.length > 0) {
       if (revIndex !== -1) g.revs = g.revs.slice(revIndex)
       // A generation left with only its tombstone is over: drop it with its tombstone.
-      if (g.revs.length === 1 && genIdx !== this.generations.length - 1) {
+      if (g.revs.length === 1 && genIdx !== generations.length - 1) {
         available.delete(g.revs[0]!)
         genIdx++
       }
     }
-    if (genIdx > 0) this.generations = this.generations.slice(genIdx)
+    this.generations = genIdx > 0 ? generations.slice(genIdx) : generations
   }
 
   /** Adds to `available` what {@link compact} at `atRev` would keep, changing nothing (etcd's `keep`). */
   keep(atRev: number, available: RevisionSet): void {
     if (this.isEmpty()) return
-    const [genIdx, revIndex] = this.doCompact(atRev, available)
-    const g = this.generations[genIdx]!
-    if (g.revs.length > 0 && revIndex === g.revs.length - 1 && genIdx !== this.generations.length - 1) {
+    const single = this.#revs
+    if (this.#ended === undefined && !Array.isArray(single)) {
+      if (single.main <= atRev) available.add(single)
+      return
+    }
+    const generations = this.generations
+    const [genIdx, revIndex] = doCompact(generations, atRev, available)
+    const g = generations[genIdx]!
+    if (g.revs.length > 0 && revIndex === g.revs.length - 1 && genIdx !== generations.length - 1) {
       available.delete(g.revs[revIndex]!)
     }
   }
 
   /** True when the key has no revision left: only the empty current generation. */
   isEmpty(): boolean {
-    return this.generations.length === 1 && this.generations[0]!.revs.length === 0
+    const r = this.#revs
+    return this.#ended === undefined && Array.isArray(r) && r.length === 0
   }
 
   /** A deep copy, for tests and for comparing indexes. */
@@ -176,45 +242,38 @@ export class KeyIndex {
     ki.modified = this.modified
     return ki
   }
-
-  /**
-   * Finds the first generation that holds `atRev` or starts after it, and within it the
-   * position of the largest revision at or below `atRev` (-1 if none), adding that
-   * revision to `available`.
-   */
-  private doCompact(atRev: number, available: RevisionSet): [number, number] {
-    let genIdx = 0
-    let g = this.generations[0]!
-    while (genIdx < this.generations.length - 1) {
-      if (g.revs[g.revs.length - 1]!.main > atRev) break
-      genIdx++
-      g = this.generations[genIdx]!
-    }
-    for (let i = g.revs.length - 1; i >= 0; i--) {
-      const rev = g.revs[i]!
-      if (rev.main <= atRev) {
-        available.add(rev)
-        return [genIdx, i]
-      }
-    }
-    return [genIdx, -1]
-  }
-
-  /** The generation the key lived in at `rev`, or `undefined` when it did not exist then. */
-  private findGeneration(rev: number): Generation | undefined {
-    const lastg = this.generations.length - 1
-    for (let cg = lastg; cg >= 0; cg--) {
-      const g = this.generations[cg]!
-      if (g.revs.length === 0) continue
-      if (cg !== lastg && g.revs[g.revs.length - 1]!.main <= rev) return undefined
-      if (g.revs[0]!.main <= rev) return g
-    }
-    return undefined
-  }
 }
 
-function emptyGeneration(): Generation {
-  return { version: 0, created: NO_REVISION, revs: [] }
+/** The entry of the largest revision of `revs` at or below `atRev` (there is one: the caller checked `revs[0]`). */
+function entryAt(revs: readonly Revision[], created: Revision, version: number, atRev: number): KeyIndexEntry | undefined {
+  for (let i = revs.length - 1; i >= 0; i--) {
+    const rev = revs[i]!
+    if (rev.main <= atRev) return { modified: rev, created, version: version - (revs.length - 1 - i) }
+  }
+  return undefined
+}
+
+/**
+ * Finds the first generation that holds `atRev` or starts after it, and within it the
+ * position of the largest revision at or below `atRev` (-1 if none), adding that
+ * revision to `available`.
+ */
+function doCompact(generations: readonly Generation[], atRev: number, available: RevisionSet): [number, number] {
+  let genIdx = 0
+  let g = generations[0]!
+  while (genIdx < generations.length - 1) {
+    if (g.revs[g.revs.length - 1]!.main > atRev) break
+    genIdx++
+    g = generations[genIdx]!
+  }
+  for (let i = g.revs.length - 1; i >= 0; i--) {
+    const rev = g.revs[i]!
+    if (rev.main <= atRev) {
+      available.add(rev)
+      return [genIdx, i]
+    }
+  }
+  return [genIdx, -1]
 }
 
 function fmt(rev: Revision): string {

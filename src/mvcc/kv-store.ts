@@ -165,46 +165,85 @@ class StoreState {
   /**
    * Reads the range at `curRev` (etcd's `rangeKeys`): validates the revision, resolves
    * revisions from the index now, then fetches their records (`pending` first: the open
-   * write's records are not in the backend yet).
+   * write's records are not in the backend yet). The answer is synchronous whenever no
+   * record needs an asynchronous backend read (a backend with `getSync`, or every record
+   * buffered), a promise otherwise; errors are thrown.
    */
-  async rangeKeys(
+  readRange(
+    key: Uint8Array,
+    end: RangeEnd,
+    curRev: number,
+    opts: RangeOptions,
+    pending?: ReadonlyMap<string, KeyValue>,
+  ): RangeResult | Promise<RangeResult> {
+    let rev = opts.rev ?? 0
+    if (rev > curRev) throw etcdError('FutureRev')
+    if (rev <= 0) rev = curRev
+    if (rev < this.compactMainRev) throw etcdError('Compacted')
+    if (opts.count === true) return { kvs: [], rev: curRev, count: this.index.countRevisions(key, end, rev) }
+    const unflushed = this.unflushed.size > 0 ? this.unflushed : undefined
+    const buffered = pending !== undefined || unflushed !== undefined
+    if (end === undefined && !buffered && this.backend.syncReads) {
+      // the hot path of a point read: no intermediate arrays
+      const e = this.index.get(key, rev)
+      if (e === undefined) return { kvs: [], rev: curRev, count: 0 }
+      return { kvs: [this.recordSync(e.modified)], rev: curRev, count: 1 }
+    }
+    const limit = opts.limit ?? 0
+    const { revs, total } = this.index.revisions(key, end, rev, limit)
+    if (revs.length === 0) return { kvs: [], rev: curRev, count: total }
+    const kvs: KeyValue[] = new Array(revs.length)
+    let missing: Uint8Array[] | undefined
+    let missingAt: number[] | undefined
+    for (let i = 0; i < revs.length; i++) {
+      const r = revs[i]!
+      if (buffered) {
+        const id = revisionId(r)
+        const own = pending?.get(id) ?? unflushed?.get(id)
+        if (own !== undefined) {
+          kvs[i] = own
+          continue
+        }
+      }
+      if (this.backend.syncReads) kvs[i] = this.recordSync(r)
+      else {
+        ;(missing ??= []).push(encodeRevision(r))
+        ;(missingAt ??= []).push(i)
+      }
+    }
+    if (missing === undefined || missingAt === undefined) return { kvs, rev: curRev, count: total }
+    const at = missingAt
+    return this.backend.key.getMany(missing).then((values) => {
+      for (let j = 0; j < values.length; j++) {
+        const v = values[j]
+        if (v === undefined) assert(false, `revision ${revisionId(revs[at[j]!]!)} is indexed but not stored`)
+        kvs[at[j]!] = decodeKeyValue(v)
+      }
+      return { kvs, rev: curRev, count: total }
+    })
+  }
+
+  /** The stored record of `rev`, decoded (a sync backend only). */
+  recordSync(r: Revision): KeyValue {
+    const v = this.backend.getRecordSync(r)
+    if (v === undefined) assert(false, `revision ${revisionId(r)} is indexed but not stored`)
+    return decodeKeyValue(v)
+  }
+
+  /** {@link readRange} as a promise (rejected on error). */
+  rangeKeys(
     key: Uint8Array,
     end: RangeEnd,
     curRev: number,
     opts: RangeOptions,
     pending?: ReadonlyMap<string, KeyValue>,
   ): Promise<RangeResult> {
-    let rev = opts.rev ?? 0
-    if (rev > curRev) throw etcdError('FutureRev')
-    if (rev <= 0) rev = curRev
-    if (rev < this.compactMainRev) throw etcdError('Compacted')
-    if (opts.count === true) return { kvs: [], rev: curRev, count: this.index.countRevisions(key, end, rev) }
-    const limit = opts.limit ?? 0
-    const { revs, total } = this.index.revisions(key, end, rev, limit)
-    if (revs.length === 0) return { kvs: [], rev: curRev, count: total }
-    const kvs: (KeyValue | undefined)[] = new Array(revs.length)
-    const missing: Uint8Array[] = []
-    const missingAt: number[] = []
-    const unflushed = this.unflushed.size > 0 ? this.unflushed : undefined
-    revs.forEach((r, i) => {
-      const id = pending !== undefined || unflushed !== undefined ? revisionId(r) : ''
-      const own = pending?.get(id) ?? unflushed?.get(id)
-      if (own !== undefined) kvs[i] = own
-      else {
-        missing.push(encodeRevision(r))
-        missingAt.push(i)
-      }
-    })
-    if (missing.length > 0) {
-      const bucket = this.backend.key
-      const values = this.backend.syncReads ? missing.map((k) => bucket.getSync(k)) : await bucket.getMany(missing)
-      for (let j = 0; j < values.length; j++) {
-        const v = values[j]
-        if (v === undefined) assert(false, `revision ${revisionId(revs[missingAt[j]!]!)} is indexed but not stored`)
-        kvs[missingAt[j]!] = decodeKeyValue(v)
-      }
+    try {
+      const r = this.readRange(key, end, curRev, opts, pending)
+      return r instanceof Promise ? r : Promise.resolve(r)
+    } catch (err) {
+      return Promise.reject(err)
     }
-    return { kvs: kvs as KeyValue[], rev: curRev, count: total }
   }
 }
 
@@ -271,12 +310,17 @@ export class KVStore {
    * at exactly the compaction revision succeeds, as in etcd).
    */
   range(key: Uint8Array, end: RangeEnd, opts: RangeOptions = {}): Promise<RangeResult> {
+    const s = this.#s
+    let r: RangeResult | Promise<RangeResult>
     try {
-      this.#s.checkUsable()
+      s.checkUsable()
+      r = s.readRange(key, end, s.currentRev, opts)
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#s.track(this.#s.rangeKeys(key, end, this.#s.currentRev, opts))
+    // a read answered synchronously is over before any compaction can delete a record: only
+    // one still waiting on the backend is tracked
+    return r instanceof Promise ? s.track(r) : Promise.resolve(r)
   }
 
   /**

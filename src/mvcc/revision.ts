@@ -49,7 +49,10 @@ function writeUint64(out: Uint8Array, at: number, n: number): void {
 function readUint64(b: Uint8Array, at: number): number {
   const hi = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0
   const lo = ((b[at + 4]! << 24) | (b[at + 5]! << 16) | (b[at + 6]! << 8) | b[at + 7]!) >>> 0
-  return hi * TWO_32 + lo
+  // hi is almost always 0: answer lo as is, which stays a small integer. `hi * TWO_32 + lo`
+  // would be a heap number, and one such number stored in a Revision turns the `main`/`sub`
+  // fields of every Revision into boxed doubles (16 extra bytes each, per key in the index).
+  return hi === 0 ? lo : hi * TWO_32 + lo
 }
 
 /**
@@ -59,11 +62,16 @@ function readUint64(b: Uint8Array, at: number): number {
  */
 export function encodeRevision(rev: Revision, tombstone = false): Uint8Array {
   const out = new Uint8Array(tombstone ? MARKED_REV_BYTES_LEN : REV_BYTES_LEN)
-  writeUint64(out, 0, rev.main)
-  out[8] = SEPARATOR
-  writeUint64(out, 9, rev.sub)
+  writeRevision(out, 0, rev)
   if (tombstone) out[REV_BYTES_LEN] = TOMBSTONE_MARK
   return out
+}
+
+/** Writes the {@link REV_BYTES_LEN} bytes of {@link encodeRevision} (no marker) into `out` at `at`, without allocating. */
+export function writeRevision(out: Uint8Array, at: number, rev: Revision): void {
+  writeUint64(out, at, rev.main)
+  out[at + 8] = SEPARATOR
+  writeUint64(out, at + 9, rev.sub)
 }
 
 /** Decodes a backend key written by {@link encodeRevision} (the marker is ignored). */

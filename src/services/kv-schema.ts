@@ -266,9 +266,130 @@ function fastPut(input: unknown): PutRequest | undefined {
   }
 }
 
+/** A lease id as the schema's `idField` normalizes it, or `undefined` for zod to judge (long ids need range checks). */
+function fastId(v: unknown): string | undefined {
+  if (v === undefined) return '0'
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v)
+  if (typeof v === 'string' && SHORT_ID.test(v)) return BigInt(v).toString()
+  return undefined
+}
+
+const DELETE_FIELDS = new Set(['key', 'rangeEnd', 'prevKv'])
+
+function fastDeleteRange(input: unknown): DeleteRangeRequest | undefined {
+  if (!plain(input)) return undefined
+  for (const k in input) {
+    if (!Object.hasOwn(input, k) || !DELETE_FIELDS.has(k)) return undefined
+    const v = input[k]
+    if (v === undefined) continue
+    if (k === 'prevKv') {
+      if (typeof v !== 'boolean') return undefined
+    } else if (typeof v !== 'string' && !(v instanceof Uint8Array)) return undefined
+  }
+  const i = input as z.input<typeof deleteRangeRequestSchema>
+  return { key: fastBytes(i.key)!, rangeEnd: fastBytes(i.rangeEnd)!, prevKv: i.prevKv ?? false }
+}
+
+const COMPARE_RESULTS = new Set(['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'])
+const COMPARE_TARGETS = new Set(['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'])
+const COMPARE_BYTES = new Set(['key', 'rangeEnd', 'value'])
+const COMPARE_INTS = new Set(['version', 'createRevision', 'modRevision'])
+
+function fastCompare(input: unknown): Compare | undefined {
+  if (!plain(input)) return undefined
+  let lease = '0'
+  for (const k in input) {
+    if (!Object.hasOwn(input, k)) return undefined
+    const v = input[k]
+    if (k === 'result') {
+      if (!COMPARE_RESULTS.has(v as string)) return undefined
+    } else if (k === 'target') {
+      if (!COMPARE_TARGETS.has(v as string)) return undefined
+    } else if (COMPARE_BYTES.has(k)) {
+      if (v !== undefined && typeof v !== 'string' && !(v instanceof Uint8Array)) return undefined
+    } else if (COMPARE_INTS.has(k)) {
+      if (v !== undefined && !Number.isSafeInteger(v)) return undefined
+    } else if (k === 'lease') {
+      const id = fastId(v)
+      if (id === undefined) return undefined
+      lease = id
+    } else return undefined
+  }
+  const i = input as z.input<typeof compareSchema>
+  // result and target are required: a compare without them is zod's to refuse
+  if (i.result === undefined || i.target === undefined) return undefined
+  return {
+    result: i.result,
+    target: i.target,
+    key: fastBytes(i.key)!,
+    rangeEnd: fastBytes(i.rangeEnd)!,
+    version: i.version ?? 0,
+    createRevision: i.createRevision ?? 0,
+    modRevision: i.modRevision ?? 0,
+    value: fastBytes(i.value)!,
+    lease,
+  }
+}
+
+/** One op of a txn branch; nested txns go to zod (with its depth check). */
+function fastRequestOp(input: unknown): RequestOp | undefined {
+  if (!plain(input)) return undefined
+  let op: RequestOp | undefined
+  for (const k in input) {
+    // exactly one own field, one of the three plain kinds
+    if (op !== undefined || !Object.hasOwn(input, k)) return undefined
+    const v = input[k]
+    if (k === 'requestRange') {
+      const r = fastRange(v)
+      if (r === undefined) return undefined
+      op = { requestRange: r }
+    } else if (k === 'requestPut') {
+      const p = fastPut(v)
+      if (p === undefined) return undefined
+      op = { requestPut: p }
+    } else if (k === 'requestDeleteRange') {
+      const d = fastDeleteRange(v)
+      if (d === undefined) return undefined
+      op = { requestDeleteRange: d }
+    } else return undefined
+  }
+  return op
+}
+
+/** The items of a plain array (no holes, no extra properties), each parsed by `item`; `undefined` for zod to judge. */
+function fastArray<T>(v: unknown, item: (input: unknown) => T | undefined): T[] | undefined {
+  if (v === undefined) return []
+  if (!Array.isArray(v) || Object.getPrototypeOf(v) !== Array.prototype) return undefined
+  const out: T[] = new Array(v.length)
+  for (let j = 0; j < v.length; j++) {
+    if (!Object.hasOwn(v, j)) return undefined
+    const x = item(v[j])
+    if (x === undefined) return undefined
+    out[j] = x
+  }
+  return out
+}
+
+function fastTxn(input: unknown): TxnRequest | undefined {
+  if (!plain(input)) return undefined
+  for (const k in input) {
+    if (!Object.hasOwn(input, k) || (k !== 'compare' && k !== 'success' && k !== 'failure')) return undefined
+  }
+  const i = input as Record<string, unknown>
+  const compare = fastArray(i.compare, fastCompare)
+  if (compare === undefined) return undefined
+  const success = fastArray(i.success, fastRequestOp)
+  if (success === undefined) return undefined
+  const failure = fastArray(i.failure, fastRequestOp)
+  if (failure === undefined) return undefined
+  return { compare, success, failure }
+}
+
 const FAST_PATHS = new Map<z.ZodType<unknown, unknown>, (input: unknown) => unknown>([
   [rangeRequestSchema, fastRange],
   [putRequestSchema, fastPut],
+  [deleteRangeRequestSchema, fastDeleteRange],
+  [txnRequestSchema as z.ZodType<unknown, unknown>, fastTxn],
 ])
 
 /**
