@@ -483,17 +483,27 @@ export class Store extends Namespace {
     const keep = new Set(newest.members.map((m) => m.name))
     for (const slot of slots.filter((s) => !keep.has(s.name))) if (slot.ownsDb && slot.db.status === 'open') await slot.db.close()
     const kept = slots.filter((s) => keep.has(s.name))
-    slots.length = 0
-    for (const m of newest.members) {
-      let slot = kept.find((s) => s.name === m.name)
-      if (slot === undefined) {
-        const { db, owns } = await Store.makeDb(options, m.name)
-        if (db.status !== 'open') await db.open().catch((err: unknown) => { throw Store.openFailure(options, m.name, err) })
-        slot = { name: m.name, id: m.id, db, ownsDb: owns, member: undefined, join: true }
+    // the slots change only once every database opened: on a failure the caller closes them all
+    const next: Slot[] = []
+    const added: Slot[] = []
+    try {
+      for (const m of newest.members) {
+        let slot = kept.find((s) => s.name === m.name)
+        if (slot === undefined) {
+          const { db, owns } = await Store.makeDb(options, m.name)
+          slot = { name: m.name, id: m.id, db, ownsDb: owns, member: undefined, join: true }
+          added.push(slot)
+          if (db.status !== 'open') await db.open().catch((err: unknown) => { throw Store.openFailure(options, m.name, err) })
+        }
+        next.push(slot)
       }
-      slot.id = m.id
-      slots.push(slot)
+    } catch (err) {
+      for (const s of added) if (s.ownsDb && s.db.status !== 'closed') await s.db.close().catch(() => undefined)
+      throw err
     }
+    for (const slot of next) slot.id = newest.members.find((m) => m.name === slot.name)!.id
+    slots.length = 0
+    slots.push(...next)
     return newest.clusterId
   }
 

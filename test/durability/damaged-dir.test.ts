@@ -68,6 +68,34 @@ describe('a damaged classic-level directory', () => {
     })
   }
 
+  it('a damaged directory of a member added later: refused, and no database is left open', async () => {
+    const dir = join(root, 'added-member')
+    for (const seed of [3, 4, 5, 6]) {
+      const sub = join(dir, String(seed))
+      const s = await Store.open({ members: 3, clock: 'manual', seed, dataDir: sub })
+      try {
+        await s.cluster.memberAdd({ peerURLs: ['http://10.0.0.4:2380'], isLearner: true })
+        await s.cluster.memberAdd({ peerURLs: ['http://10.0.0.5:2380'], isLearner: false })
+        for (let i = 0; i < 5; i++) await s.kv.put({ key: `k/${i}`, value: `v${i}` })
+        await s.sim.settle()
+      } finally {
+        await s.close()
+      }
+      await writeFile(join(sub, 'm4', 'CURRENT'), 'garbage')
+      await assert.rejects(Store.open({ members: 3, clock: 'manual', seed, dataDir: sub }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ErrDataDirCorrupt')
+        assert.match(err.message, /of member m4 cannot be opened/)
+        return true
+      })
+      // whatever order the membership lists the members in, every other database was closed again
+      for (const name of ['m1', 'm2', 'm3', 'm5']) {
+        const db = new ClassicLevel(join(sub, name), { createIfMissing: false })
+        await db.open()
+        await db.close()
+      }
+    }
+  })
+
   it('a write-ahead log overwritten with garbage: LevelDB drops it and Raft recovers the member', async () => {
     const dir = join(root, 'log-garbage')
     await populate(dir)
