@@ -174,6 +174,13 @@ export function minLeaseTtl(timing: Pick<MemberTiming, 'tickMs' | 'electionTicks
 export const ETCD_VERSION = '3.4.23'
 
 /** Does this request need backend space (etcd's quota `Cost` > 0: puts, txns with puts, lease grants)? */
+/** A bound on how much the database grows per byte of logged entry data (log copy, applied records, keys and metadata). */
+const QUOTA_GROWTH_FACTOR = 4
+/** Slack added to that bound for per-entry and per-record overhead between measurements. */
+const QUOTA_GROWTH_SLACK = 64 * 1024
+/** Bytes counted per logged entry besides its data (entry header, record keys, revision metadata). */
+const QUOTA_ENTRY_OVERHEAD = 128
+
 function needsSpace(req: InternalRequestBody): boolean {
   if ('put' in req || 'leaseGrant' in req) return true
   if (!('txn' in req)) return false
@@ -398,6 +405,9 @@ export class Member implements KVServer, LeaseServer {
     // state was not written (which would leave the member behind for good).
     if (snapshot) await this.restoreSnapshot(snapshot.data)
     if (this.stopped) return
+    // what the log grows by bounds what the database grows by (the quota's estimate)
+    for (const e of rd.entries) this.loggedBytes += e.data.length + QUOTA_ENTRY_OVERHEAD
+    if (snapshot) this.spaceMeasure = undefined // the state was replaced: measure again
     await this.raftStorage.save({ entries: rd.entries, ...(rd.hardState ? { hardState: rd.hardState } : {}), ...(snapshot ? { snapshot } : {}) })
     if (this.stopped) return
     if (snapshot) {
@@ -1201,11 +1211,24 @@ export class Member implements KVServer, LeaseServer {
    * etcd's quotaKVServer: a write that needs space and would take the backend past the quota
    * raises the NOSPACE alarm through Raft and fails with `etcdserver: mvcc: database space exceeded`.
    */
+  /** Bytes of entry data (plus overhead) this member logged: the quota's estimate grows with it. */
+  private loggedBytes = 0
+  /** The last exact database size and `loggedBytes` then (none: measure before the next write). */
+  private spaceMeasure: { dbSize: number; loggedBytes: number } | undefined
+
   private async checkQuota(body: InternalRequestBody): Promise<void> {
     const quota = this.cfg.quotaBackendBytes ?? 0
     if (quota <= 0 || !needsSpace(body)) return
+    const size = encodeRecord(body).length
+    // Measuring reads the whole database, so between measurements the size is bounded from
+    // above: each logged entry is stored at most twice (Raft log, then applied records) plus
+    // per-record overhead. Only a bound over the quota measures again, exactly.
+    const m = this.spaceMeasure
+    if (m !== undefined && m.dbSize + QUOTA_GROWTH_FACTOR * (this.loggedBytes - m.loggedBytes + size + QUOTA_ENTRY_OVERHEAD) + QUOTA_GROWTH_SLACK <= quota) return
+    const loggedBytes = this.loggedBytes
     const { dbSize } = await this.dbSizes()
-    if (dbSize + encodeRecord(body).length <= quota) return
+    this.spaceMeasure = { dbSize, loggedBytes }
+    if (dbSize + size <= quota) return
     await this.propose<AlarmResponse>({ alarm: { action: 'ACTIVATE', memberID: this.id, alarm: 'NOSPACE' } }).catch((err: unknown) => {
       // etcd answers ErrNoSpace whether or not raising the alarm succeeded
       if (!(err instanceof EtcdError)) throw err

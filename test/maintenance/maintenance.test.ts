@@ -114,6 +114,25 @@ describe('maintenance', () => {
     }
   })
 
+  test('quota: writes are refused exactly when the database would exceed it, however many writes it took', async () => {
+    // a quota large enough that most writes pass on the size estimate, without measuring
+    const quota = 1024 * 1024
+    const store = await openManual({ quotaBackendBytes: quota })
+    try {
+      const value = 'v'.repeat(1000)
+      let i = 0
+      let failed: unknown
+      for (; i < 5000 && failed === undefined; i++) await store.kv.put({ key: `k/${i}`, value }).catch((err: unknown) => (failed = err))
+      assert.ok(failed instanceof EtcdError && failed.message === 'etcdserver: mvcc: database space exceeded', String(failed))
+      const leader = store.sim.leader()!
+      const { dbSize } = await store.member(leader).maintenance.status()
+      // refused only once the measured size plus the request passes the quota, never long before
+      assert.ok(dbSize > quota - 4 * 1024 && dbSize <= quota + 4 * 1024, `refused at dbSize ${dbSize} after ${i} writes (quota ${quota})`)
+    } finally {
+      await store.close()
+    }
+  })
+
   test('alarm ACTIVATE/DEACTIVATE of CORRUPT is replicated and blocks writes', async () => {
     const store = await openManual()
     try {
