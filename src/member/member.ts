@@ -81,6 +81,13 @@ export interface MemberTiming {
   snapshotCatchUpEntries: number
   /** How long an unused auth token stays valid, in ms (etcd's `--auth-token-ttl`); default 5 minutes. */
   authTokenTtlMs?: number
+  /**
+   * Log bytes after which a member snapshots even before `snapshotCount` entries (default 32
+   * MiB): the log is held in memory, so with large entries a count alone does not bound it.
+   */
+  snapshotLogBytes?: number
+  /** At most this many bytes of entries are kept behind a snapshot for slow followers (default 16 MiB), besides the entry count. */
+  snapshotCatchUpBytes?: number
   /** How often the leader checkpoints a lease's remaining TTL, in ms (etcd's `--experimental-lease-checkpoint-interval`); default 5 minutes. */
   leaseCheckpointIntervalMs?: number
 }
@@ -174,6 +181,11 @@ export function minLeaseTtl(timing: Pick<MemberTiming, 'tickMs' | 'electionTicks
 export const ETCD_VERSION = '3.4.23'
 
 /** Does this request need backend space (etcd's quota `Cost` > 0: puts, txns with puts, lease grants)? */
+/** Default {@link MemberTiming.snapshotLogBytes}. */
+const DEFAULT_SNAPSHOT_LOG_BYTES = 32 * 1024 * 1024
+/** Default {@link MemberTiming.snapshotCatchUpBytes}. */
+const DEFAULT_SNAPSHOT_CATCH_UP_BYTES = 16 * 1024 * 1024
+
 /** A bound on how much the database grows per byte of logged entry data (log copy, applied records, keys and metadata). */
 const QUOTA_GROWTH_FACTOR = 4
 /** Slack added to that bound for per-entry and per-record overhead between measurements. */
@@ -520,13 +532,35 @@ export class Member implements KVServer, LeaseServer {
 
   private async maybeSnapshot(): Promise<void> {
     const { snapshotCount, snapshotCatchUpEntries } = this.cfg.timing
-    if (this.appliedIndex - this.snapshotIndex < snapshotCount) return
+    const logBytes = this.cfg.timing.snapshotLogBytes ?? DEFAULT_SNAPSHOT_LOG_BYTES
+    if (this.appliedIndex - this.snapshotIndex < snapshotCount && this.loggedBytes - this.snapshotLoggedBytes < logBytes) return
     const index = this.appliedIndex
     const snap = this.memory.createSnapshot(index, this.confState, new Uint8Array(0))
-    const compactTo = index - snapshotCatchUpEntries
+    const compactTo = Math.max(index - snapshotCatchUpEntries, this.catchUpStart(index))
     if (compactTo > this.memory.firstIndex()) this.memory.compact(compactTo)
     this.snapshotIndex = index
+    this.snapshotLoggedBytes = this.loggedBytes
     await this.raftStorage.compact(snap.metadata, Math.max(0, compactTo))
+  }
+
+  /** Bytes of log (counted as the quota counts them) at the last snapshot. */
+  private snapshotLoggedBytes = 0
+
+  /**
+   * The index to compact the log to so that the entries kept after `index` for slow followers
+   * hold at most `snapshotCatchUpBytes` (a follower further behind gets a snapshot instead).
+   */
+  private catchUpStart(index: number): number {
+    const budget = this.cfg.timing.snapshotCatchUpBytes ?? DEFAULT_SNAPSHOT_CATCH_UP_BYTES
+    const first = this.memory.firstIndex()
+    if (index < first) return 0
+    const kept = this.memory.entries(first, index + 1, Number.MAX_SAFE_INTEGER)
+    let bytes = 0
+    for (let i = kept.length - 1; i >= 0; i--) {
+      bytes += kept[i]!.data.length + QUOTA_ENTRY_OVERHEAD
+      if (bytes > budget) return kept[i]!.index
+    }
+    return 0
   }
 
   private async applyEntry(e: Entry, answers: (() => void)[]): Promise<void> {
@@ -792,6 +826,8 @@ export class Member implements KVServer, LeaseServer {
   /** Serves a compaction through Raft. */
   async compact(r: CompactionRequest, token?: string): Promise<CompactionResponse> {
     const resp = await this.propose<CompactionResponse>({ compaction: r }, token)
+    // etcd: with physical, the response waits until this member deleted the compacted records
+    if (r.physical) await this.kv.physicallyCompacted()
     resp.header = this.header(this.kv.rev)
     return resp
   }
@@ -1336,6 +1372,11 @@ export class Member implements KVServer, LeaseServer {
   /** Highest log index applied to this member's state. */
   get applied(): number {
     return this.appliedIndex
+  }
+
+  /** The first index of the Raft log the member still holds (entries before it were compacted behind a snapshot). */
+  get logFirstIndex(): number {
+    return this.memory.firstIndex()
   }
 
   /** The member's MVCC store (read-only use: hashing, status). */

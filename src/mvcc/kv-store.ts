@@ -410,6 +410,14 @@ export class KVStore {
   }
 
   /**
+   * Settles when every compaction scheduled so far has deleted its records from the backend
+   * (what etcd's `Compact` with `physical` waits for); rejects if a deletion failed.
+   */
+  physicallyCompacted(): Promise<void> {
+    return this.#s.compaction
+  }
+
+  /**
    * Compacts at `rev`: reads below `rev` fail from now on, the index forgets the history
    * below it, and, once reads that began earlier are done, the backend records no longer
    * needed are deleted (`physical`). Fails with `Compacted` when `rev` <= the compaction

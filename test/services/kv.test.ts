@@ -109,3 +109,23 @@ describe('KV service limits and validation', () => {
     await assert.rejects(Store.open({ tickMs: -1 }), /invalid Store options: tickMs/)
   })
 })
+
+describe('compaction', () => {
+  test('physical: the response waits until the compacted records are gone from the backend', async () => {
+    const store = await Store.open({ members: 1 })
+    try {
+      const value = 'v'.repeat(100)
+      for (let i = 0; i < 3000; i++) await store.kv.put({ key: 'k', value })
+      const m = store.runningMember('m1')!
+      const before = (await m.dbSizes()).dbSizeInUse
+      const rev = (await store.kv.range({ key: 'k' })).header.revision
+      await store.kv.compact({ revision: rev, physical: true })
+      // 2,999 records of ~130 bytes are deleted by the time the response arrives
+      const after = (await m.dbSizes()).dbSizeInUse
+      assert.ok(before - after > 2999 * 100, `in use ${before} -> ${after}`)
+      assert.equal((await store.kv.range({ key: 'k' })).kvs[0]!.version, 3000)
+    } finally {
+      await store.close()
+    }
+  })
+})
