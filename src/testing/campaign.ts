@@ -124,6 +124,8 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
       return db
     },
     ...(seed % 2 === 1 ? { snapshotCount: 40 } : {}),
+    // lease checkpoints run under the faults too (they only ever shorten a lease after a leader change)
+    leaseCheckpointIntervalMs: 1_000,
   })
   const sim = store.sim
   // membership changes add and remove members during the run: always the current members
