@@ -674,11 +674,19 @@ export class Store extends Namespace {
   }
 
   private leaderMember(): Member | undefined {
+    // on every request's path: no intermediate arrays
     let best: Member | undefined
-    for (const m of this.running()) {
+    for (const s of this.slots) {
+      const m = s.member
+      if (m === undefined || m.isStopped) continue
       if (m.leaderId === m.id && (best === undefined || m.raftTerm > best.raftTerm)) best = m
     }
     return best
+  }
+
+  private firstRunning(): Member | undefined {
+    for (const s of this.slots) if (s.member !== undefined && !s.member.isStopped) return s.member
+    return undefined
   }
 
   private leaderName(): string | undefined {
@@ -689,7 +697,7 @@ export class Store extends Namespace {
   /** The member a client would talk to: the leader if known, else the first running member. */
   private endpoint(): KVServer & LeaseServer {
     if (this.closed) throw etcdError('StoreClosed')
-    const m = this.leaderMember() ?? this.running()[0]
+    const m = this.leaderMember() ?? this.firstRunning()
     if (m === undefined) throw etcdError('Stopped')
     return m
   }

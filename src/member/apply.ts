@@ -145,7 +145,7 @@ export class Applier {
   }
 
   /** A range outside any txn, at the store's current state (or `request.revision`). */
-  async range(r: RangeRequest): Promise<RangeResponse> {
+  range(r: RangeRequest): Promise<RangeResponse> {
     return this.rangeOn(this.kv, r)
   }
 

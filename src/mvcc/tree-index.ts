@@ -31,6 +31,8 @@ export interface RevisionsResult {
 /** key → revision history, ordered by key bytes (etcd's `treeIndex`). */
 export class TreeIndex {
   readonly #tree = new BTree<string, KeyIndex>(compareStrings)
+  /** The same key indexes by key, for point lookups (a hash probe, not a tree descent); kept in step with `#tree`. */
+  readonly #byKey = new Map<string, KeyIndex>()
 
   /** Number of keys with an index (live, or deleted but not yet compacted away). */
   get size(): number {
@@ -39,12 +41,12 @@ export class TreeIndex {
 
   /** The state of `key` at `atRev`, or `undefined` when it did not exist then. */
   get(key: Uint8Array, atRev: number): KeyIndexEntry | undefined {
-    return this.#tree.get(toBinaryString(key))?.get(atRev)
+    return this.#byKey.get(toBinaryString(key))?.get(atRev)
   }
 
   /** The history of one key, if it has any. */
   keyIndex(key: Uint8Array): KeyIndex | undefined {
-    return this.#tree.get(toBinaryString(key))
+    return this.#byKey.get(toBinaryString(key))
   }
 
   /** The keys live at `atRev` in the range and their revisions there, in key order. */
@@ -105,18 +107,25 @@ export class TreeIndex {
 
   /** Records a put of `key` at `rev`. */
   put(key: Uint8Array, rev: Revision): void {
-    this.#tree.getOrInsert(toBinaryString(key), newKeyIndex).put(rev)
+    const k = toBinaryString(key)
+    let ki = this.#byKey.get(k)
+    if (ki === undefined) {
+      ki = this.#tree.getOrInsert(k, newKeyIndex)
+      this.#byKey.set(k, ki)
+    }
+    ki.put(rev)
   }
 
   /** Records a delete of `key` at `rev`; false when the key does not exist (etcd's `ErrRevisionNotFound`). */
   tombstone(key: Uint8Array, rev: Revision): boolean {
-    const ki = this.#tree.get(toBinaryString(key))
+    const ki = this.#byKey.get(toBinaryString(key))
     return ki === undefined ? false : ki.tombstone(rev)
   }
 
   /** Adds a rebuilt key index (etcd's `Insert`, used by restore); replaces any with that key. */
   insert(ki: KeyIndex): void {
     this.#tree.set(ki.key, ki)
+    this.#byKey.set(ki.key, ki)
   }
 
   /**
@@ -124,7 +133,7 @@ export class TreeIndex {
    * revision (etcd's `RangeSince`): what a watcher catching up from `rev` must replay.
    */
   rangeSince(key: Uint8Array, end: RangeEnd, rev: number): Revision[] {
-    if (end === undefined) return this.#tree.get(toBinaryString(key))?.since(rev) ?? []
+    if (end === undefined) return this.#byKey.get(toBinaryString(key))?.since(rev) ?? []
     const revs: Revision[] = []
     this.#visit(key, end, (ki) => {
       for (const r of ki.since(rev)) revs.push(r)
@@ -146,7 +155,7 @@ export class TreeIndex {
     })
     for (const k of emptied) {
       const removed = this.#tree.delete(k)
-      assert(removed, 'a compacted key vanished from the index')
+      assert(removed && this.#byKey.delete(k), 'a compacted key vanished from the index')
     }
     return available
   }
