@@ -6,7 +6,8 @@
 //   --members 1|3|5  member count (default: drawn from each seed)
 //   --faults a,b     fault kinds (default all: partition,bridge,isolate,one-way,crash,torn,write-failure,drop,duplicate,reorder,delay,clock,leader-transfer,membership; 'none' for none)
 //   --minutes T      keep running further seeds until T minutes have passed (a long campaign)
-//   --quiet          no per-seed lines
+//   --quiet          no per-seed lines (seeds with a violation or an unknown verdict are still printed)
+//   --check-ms B     time budget of each linearizability search (default 10000); past it a verdict is 'unknown'
 import { FAULT_KINDS, formatSummary, runCampaign } from '../src/testing/index.js'
 import type { FaultKind, SeedResult } from '../src/testing/index.js'
 
@@ -26,17 +27,24 @@ const faults: FaultKind[] = faultsArg === undefined ? [...FAULT_KINDS] : faultsA
 for (const f of faults) if (!FAULT_KINDS.includes(f)) throw new Error(`unknown fault kind ${f}; known: ${FAULT_KINDS.join(',')}`)
 const minutes = arg('minutes') === undefined ? undefined : Number(arg('minutes'))
 const quiet = process.argv.includes('--quiet')
+const checkMs = arg('check-ms') === undefined ? undefined : Number(arg('check-ms'))
+const undecided: number[] = []
 
 const deadline = minutes === undefined ? undefined : Date.now() + minutes * 60_000
 const seeds: number[] = seedOnly !== undefined ? [Number(seedOnly)] : Array.from({ length: count }, (_, i) => from + i)
 
 function line(r: SeedResult): void {
-  if (quiet && r.violations.length === 0) return
+  const unknown = Object.entries(r.verdicts).filter(([, v]) => v === 'unknown').map(([c]) => c)
+  if (unknown.length > 0) undecided.push(r.seed)
+  if (quiet && r.violations.length === 0) {
+    if (unknown.length > 0) console.log(`seed ${r.seed} (${r.members} members): ${unknown.join(', ')} undecided within the search budget`)
+    return
+  }
   const f = Object.entries(r.faults).filter(([, n]) => n > 0).map(([k, n]) => `${k}:${n}`).join(' ')
   console.log(`seed ${r.seed} (${r.members} members): ${r.ops} ops (${r.unknown} unknown), sim ${r.simTimeMs} ms, faults ${f || 'none'}, restarts ${r.restarts} -> ${r.violations.length === 0 ? 'ok' : `VIOLATION\n  ${r.violations.join('\n  ')}`}`)
 }
 
-const options = { ops, ...(members !== undefined ? { members } : {}), faults }
+const options = { ops, ...(members !== undefined ? { members } : {}), faults, ...(checkMs !== undefined ? { checkTimeoutMs: checkMs } : {}) }
 let summary = await runCampaign(seeds, options, line)
 if (deadline !== undefined) {
   // a long campaign: more seeds, in rounds, until the time is up
@@ -62,4 +70,8 @@ if (deadline !== undefined) {
   }
 }
 console.log(formatSummary(summary))
+if (undecided.length > 0) {
+  console.log(`undecided seeds (${undecided.length}): ${undecided.join(',')}`)
+  console.log(`  recheck each with a larger budget: npm run sim -- --seed <seed> --ops ${ops} --check-ms 120000`)
+}
 process.exit(summary.failures.length > 0 ? 1 : 0)

@@ -41,6 +41,8 @@ export interface SeedOptions {
   members?: 1 | 3 | 5
   /** Fault kinds the nemesis may inject (default all). */
   faults?: readonly FaultKind[]
+  /** Time budget of each linearizability search, in ms (default 10 s); past it the verdict is `unknown`. */
+  checkTimeoutMs?: number
 }
 
 /** What one seed did and found. */
@@ -460,11 +462,12 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
       flag('convergence', `members differ: ${hs.map((h) => `${h.member}@${h.revision}=${h.hash}`).join(', ')}`)
     }
 
-    const regResult = checkLinearizability(reg.history(), registerModel, { timeoutMs: 10_000 })
+    const checkTimeoutMs = options.checkTimeoutMs ?? 10_000
+    const regResult = checkLinearizability(reg.history(), registerModel, { timeoutMs: checkTimeoutMs })
     if (regResult.verdict === 'illegal') flag('register', regResult.report)
     else if (regResult.verdict === 'unknown') verdicts.register = 'unknown'
     const listHistory = lists.history()
-    const listResult = checkLinearizability(listHistory, listAppendModel, { timeoutMs: 10_000 })
+    const listResult = checkLinearizability(listHistory, listAppendModel, { timeoutMs: checkTimeoutMs })
     if (listResult.verdict === 'illegal') flag('list-append', `${listResult.report}\n${listAppendAnomalies(listHistory).map((a) => a.message).join('\n')}`)
     else if (listResult.verdict === 'unknown') verdicts['list-append'] = 'unknown'
 
