@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Operation } from './history.js'
 
 /**
  * A sequential object: `step` applies one operation to a state, or says it cannot produce the
@@ -36,6 +37,13 @@ export interface Model<S, I, O> {
    * operations from a failing history; it only weakens the others (to unknown outcomes).
    */
   readOnly?(input: I): boolean
+  /**
+   * True when no operation of `group` observed what `input` would have done (a write whose
+   * value nobody read). The checker first searches with such operations of unknown outcome
+   * left out, which is one valid completion of the history ("never happened") and often far
+   * cheaper; only if that fails does it search every completion.
+   */
+  unobserved?(input: I, group: readonly Operation<I, O>[]): boolean
   /** Readable form of an input for reports (default: JSON). */
   showInput?(input: I): string
   /** Readable form of an output for reports (default: JSON). */

@@ -62,6 +62,16 @@ export const registerModel: Model<RegisterState, RegisterInput, RegisterOutput> 
   key: (state) => JSON.stringify([...state].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
   keys: (input) => [input.key],
   readOnly: (input) => input.type === 'get',
+  unobserved(input, group) {
+    // a put or cas whose value no completed get returned and no successful cas expected
+    if (input.type !== 'put' && input.type !== 'cas') return false
+    const v = input.value
+    return !group.some((o) => {
+      if (o.outcome !== 'ok' || o.output === undefined) return false
+      if (o.op.type === 'get') return 'value' in o.output && o.output.value === v
+      return o.op.type === 'cas' && o.op.expected === v && 'succeeded' in o.output && o.output.succeeded
+    })
+  },
   showInput(input) {
     switch (input.type) {
       case 'put':
