@@ -110,8 +110,8 @@ export class Mutex {
         this.hdr = resp.header
         return
       }
-      // stop waiting early when the session's lease is lost (etcd's TODO: "early termination if
-      // the session key is deleted"); its key went with the lease, so there is nothing to delete
+      // stop waiting early when the session's lease is lost, which etcd's Lock does not do (it
+      // waits on); the waiter's key went with the lease, so there is nothing to delete
       const waiting = new AbortController()
       const onAbort = (): void => waiting.abort(signal?.reason)
       signal?.addEventListener('abort', onAbort, { once: true })

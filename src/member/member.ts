@@ -681,6 +681,15 @@ export class Member implements KVServer, LeaseServer {
     const id = `${this.incarnation}.${++this.counter}`
     const req: InternalRequest = { header: { memberId: this.id, id, ...(ai ? { username: ai.username, authRevision: ai.revision } : {}) }, ...body }
     const data = encodeRecord(req)
+    return this.submit<T>(id, () => this.node.propose(data))
+  }
+
+  /**
+   * Registers request `id` as pending (answered when its entry is applied here, or failed after
+   * the request timeout), hands it to Raft with `send`, and undoes the registration when Raft
+   * refuses it (no leader, a leadership transfer: etcd's Unavailable errors).
+   */
+  private submit<T>(id: string, send: () => void): Promise<T> {
     const result = new Promise<T>((resolve, reject) => {
       const timer = this.cfg.clock.setTimer(this.cfg.timing.requestTimeoutMs, () => {
         if (this.pending.delete(id)) reject(etcdError(this.lead === NONE ? 'TimeoutDueToLeaderFail' : 'Timeout'))
@@ -688,7 +697,7 @@ export class Member implements KVServer, LeaseServer {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
     })
     try {
-      this.node.propose(data)
+      send()
     } catch (err) {
       const p = this.pending.get(id)
       this.pending.delete(id)
@@ -1095,23 +1104,7 @@ export class Member implements KVServer, LeaseServer {
     this.assertRunning()
     const id = `${this.incarnation}.${++this.counter}`
     const context = encodeRecord({ header: { memberId: this.id, id }, change })
-    const result = new Promise<T>((resolve, reject) => {
-      const timer = this.cfg.clock.setTimer(this.cfg.timing.requestTimeoutMs, () => {
-        if (this.pending.delete(id)) reject(etcdError(this.lead === NONE ? 'TimeoutDueToLeaderFail' : 'Timeout'))
-      })
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
-    })
-    try {
-      this.node.proposeConfChange({ type, nodeId, context })
-    } catch (err) {
-      const p = this.pending.get(id)
-      this.pending.delete(id)
-      p?.timer.cancel()
-      if (err instanceof RaftError) throw etcdError(this.lead === NONE ? 'NoLeader' : 'LeaderChanged', { cause: err })
-      throw err
-    }
-    this.kick()
-    return result
+    return this.submit<T>(id, () => this.node.proposeConfChange({ type, nodeId, context }))
   }
 
   /** Is member `id` running and reachable both ways from here (etcd: its transport is active)? */
