@@ -421,7 +421,7 @@ export class Store extends Namespace {
       }
       return { db: new mod.ClassicLevel(`${options.dataDir}/${name}`, { keyEncoding: 'view', valueEncoding: 'view' }), owns: true }
     }
-    return { db: new MemoryLevel({ keyEncoding: 'view', valueEncoding: 'view' }), owns: true }
+    return { db: new MemoryLevel({ storeEncoding: 'view', keyEncoding: 'view', valueEncoding: 'view' }), owns: true }
   }
 
   /**

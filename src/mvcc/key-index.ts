@@ -54,6 +54,13 @@ export class KeyIndex {
   readonly key: string
   /** The last revision put or tombstoned. */
   modified: Revision = NO_REVISION
+  /**
+   * The stored record of {@link modified} while that is a put: the key's current value,
+   * kept by a store whose records already live in memory (the bytes are shared with the
+   * backend, not copied) so that reads of current values skip the backend. `undefined`
+   * after a tombstone, and always when the store keeps none. Never mutate it.
+   */
+  latest: Uint8Array | undefined = undefined
   /** Ended generations, oldest first; `undefined` while there are none (most keys). */
   #ended: Generation[] | undefined = undefined
   /** The current generation's creating revision ({@link NO_REVISION} while it is empty). */
@@ -100,6 +107,7 @@ export class KeyIndex {
     } else r.push(rev)
     this.#version++
     this.modified = rev
+    this.latest = undefined // the caller that keeps records sets the new one
   }
 
   /**
@@ -109,6 +117,7 @@ export class KeyIndex {
   restore(created: Revision, modified: Revision, version: number): void {
     assert(this.isEmpty(), 'restore into a key index that has revisions')
     this.modified = modified
+    this.latest = undefined
     this.#ended = undefined
     this.#created = created
     this.#version = version
@@ -240,6 +249,7 @@ export class KeyIndex {
       this.generations.map((g) => ({ version: g.version, created: g.created, revs: [...g.revs] })),
     )
     ki.modified = this.modified
+    ki.latest = this.latest
     return ki
   }
 }

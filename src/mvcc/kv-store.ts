@@ -22,7 +22,7 @@ import type { BackendOp, Database } from './backend.js'
 import { Backend } from './backend.js'
 import { crc32c } from './hash.js'
 import { KeyIndex } from './key-index.js'
-import { decodeKeyValue, encodeKeyValue } from './kv-codec.js'
+import { decodeKeyValue, decodeKeyValuesInto, encodeKeyValue } from './kv-codec.js'
 import type { Revision, RevisionSet } from './revision.js'
 import { decodeRevision, encodeRevision, isTombstoneKey, revisionId } from './revision.js'
 import type { RangeEnd } from './tree-index.js'
@@ -131,8 +131,17 @@ class StoreState {
   /** Backend writes waiting for `flush()`, in order. */
   unflushedOps: BackendOp[] = []
 
+  /**
+   * True when the database keeps its data in memory (abstract-level's `permanence: false`,
+   * e.g. memory-level): the index then keeps each key's current record
+   * ({@link KeyIndex.latest}, the very bytes the backend holds), so reads of current values
+   * skip the backend. A disk database keeps none: that would hold every value in the heap.
+   */
+  readonly keepRecords: boolean
+
   constructor(backend: Backend, options: KVStoreOptions) {
     this.backend = backend
+    this.keepRecords = (backend.db.supports as { permanence?: boolean }).permanence === false
     this.compactionBatchLimit = options.compactionBatchLimit ?? 1000
     assert(this.compactionBatchLimit > 0, 'compaction batch limit must be positive')
   }
@@ -183,19 +192,27 @@ class StoreState {
     if (opts.count === true) return { kvs: [], rev: curRev, count: this.index.countRevisions(key, end, rev) }
     const unflushed = this.unflushed.size > 0 ? this.unflushed : undefined
     const buffered = pending !== undefined || unflushed !== undefined
-    if (end === undefined && !buffered && this.backend.syncReads) {
+    if (end === undefined && this.backend.syncReads) {
       // the hot path of a point read: no intermediate arrays
-      const e = this.index.get(key, rev)
+      const ki = this.index.keyIndex(key)
+      const e = ki?.get(rev)
       if (e === undefined) return { kvs: [], rev: curRev, count: 0 }
-      return { kvs: [this.recordSync(e.modified)], rev: curRev, count: 1 }
+      // the current value, kept by the index (buffered or not, it is the newest record)
+      const latest = e.modified === ki!.modified ? ki!.latest : undefined
+      if (latest !== undefined) return { kvs: [decodeKeyValue(latest)], rev: curRev, count: 1 }
+      if (!buffered) return { kvs: [this.recordSync(e.modified)], rev: curRev, count: 1 }
     }
     const limit = opts.limit ?? 0
-    const { revs, total } = this.index.revisions(key, end, rev, limit)
+    const records: (Uint8Array | undefined)[] | undefined = this.keepRecords ? [] : undefined
+    const { revs, total } = this.index.revisions(key, end, rev, limit, records)
     if (revs.length === 0) return { kvs: [], rev: curRev, count: total }
     const kvs: KeyValue[] = new Array(revs.length)
+    // the records to decode, by position: kept by the index or read synchronously
+    const raw: (Uint8Array | undefined)[] = records ?? new Array(revs.length)
     let missing: Uint8Array[] | undefined
     let missingAt: number[] | undefined
     for (let i = 0; i < revs.length; i++) {
+      if (raw[i] !== undefined) continue
       const r = revs[i]!
       if (buffered) {
         const id = revisionId(r)
@@ -205,12 +222,16 @@ class StoreState {
           continue
         }
       }
-      if (this.backend.syncReads) kvs[i] = this.recordSync(r)
-      else {
+      if (this.backend.syncReads) {
+        const v = this.backend.getRecordSync(r)
+        if (v === undefined) assert(false, `revision ${revisionId(r)} is indexed but not stored`)
+        raw[i] = v
+      } else {
         ;(missing ??= []).push(encodeRevision(r))
         ;(missingAt ??= []).push(i)
       }
     }
+    decodeKeyValuesInto(raw, kvs)
     if (missing === undefined || missingAt === undefined) return { kvs, rev: curRev, count: total }
     const at = missingAt
     return this.backend.key.getMany(missing).then((values) => {
@@ -267,7 +288,7 @@ export class KVStore {
     const scheduled = await backend.getMeta('scheduledCompactRevision')
     s.consistentIndex = (await backend.getMeta('consistentIndex')) ?? 0
     s.compactMainRev = finished ?? -1
-    const maxKeyRev = await restoreIndex(backend, s.index)
+    const maxKeyRev = await restoreIndex(backend, s.index, s.keepRecords)
     // Compaction may have deleted every record up to the compaction revision: the store
     // is then at least at that revision (as etcd's restore).
     s.currentRev = Math.max(1, (await backend.getMeta('currentRevision')) ?? 0, maxKeyRev, s.compactMainRev)
@@ -512,7 +533,7 @@ export class KVStore {
 }
 
 /** Rebuilds `index` from the key bucket, oldest record first; returns the largest main revision seen (0 if none). */
-async function restoreIndex(backend: Backend, index: TreeIndex): Promise<number> {
+async function restoreIndex(backend: Backend, index: TreeIndex, keepRecords: boolean): Promise<number> {
   let maxRev = 0
   const it = backend.key.iterator()
   try {
@@ -532,9 +553,11 @@ async function restoreIndex(backend: Backend, index: TreeIndex): Promise<number>
         if (ki === undefined) {
           const fresh = new KeyIndex(toBinaryString(kv.key))
           fresh.restore({ main: kv.createRevision, sub: 0 }, rev, kv.version)
+          if (keepRecords) fresh.latest = v
           index.insert(fresh)
         } else {
           ki.put(rev)
+          if (keepRecords) ki.latest = v
         }
       }
     }
@@ -600,8 +623,9 @@ class StoreTxnWrite implements TxnWrite {
       version: (prev?.version ?? 0) + 1,
       lease,
     }
-    this.#ops.push({ type: 'put', bucket: this.#s.backend.key, key: encodeRevision(idxRev), value: encodeKeyValue(kv) })
-    this.#s.index.put(key, idxRev)
+    const record = encodeKeyValue(kv)
+    this.#ops.push({ type: 'put', bucket: this.#s.backend.key, key: encodeRevision(idxRev), value: record })
+    this.#s.index.put(key, idxRev, this.#s.keepRecords ? record : undefined)
     this.#changes.push({ type: 'PUT', kv })
     this.#pending.set(revisionId(idxRev), kv)
     return rev

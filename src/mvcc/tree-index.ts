@@ -74,19 +74,27 @@ export class TreeIndex {
 
   /**
    * The revisions of at most `limit` keys (all when `limit` <= 0) live at `atRev` in the
-   * range, with the total count (etcd's `Revisions`).
+   * range, with the total count (etcd's `Revisions`). With `records`, it also gets, for
+   * each revision, the record the index keeps for it ({@link KeyIndex.latest}: only when
+   * that revision is the key's current value, else `undefined`).
    */
-  revisions(key: Uint8Array, end: RangeEnd, atRev: number, limit = 0): RevisionsResult {
+  revisions(key: Uint8Array, end: RangeEnd, atRev: number, limit = 0, records?: (Uint8Array | undefined)[]): RevisionsResult {
     if (end === undefined) {
-      const e = this.get(key, atRev)
-      return e === undefined ? { revs: [], total: 0 } : { revs: [e.modified], total: 1 }
+      const ki = this.#byKey.get(toBinaryString(key))
+      const e = ki?.get(atRev)
+      if (e === undefined) return { revs: [], total: 0 }
+      records?.push(e.modified === ki!.modified ? ki!.latest : undefined)
+      return { revs: [e.modified], total: 1 }
     }
     const revs: Revision[] = []
     let total = 0
     this.#visit(key, end, (ki) => {
       const e = ki.get(atRev)
       if (e !== undefined) {
-        if (limit <= 0 || revs.length < limit) revs.push(e.modified)
+        if (limit <= 0 || revs.length < limit) {
+          revs.push(e.modified)
+          records?.push(e.modified === ki.modified ? ki.latest : undefined)
+        }
         total++
       }
       return true
@@ -105,8 +113,11 @@ export class TreeIndex {
     return total
   }
 
-  /** Records a put of `key` at `rev`. */
-  put(key: Uint8Array, rev: Revision): void {
+  /**
+   * Records a put of `key` at `rev`; `record`, when given, is the stored record of that
+   * put, kept as the key's {@link KeyIndex.latest} until its next change.
+   */
+  put(key: Uint8Array, rev: Revision, record?: Uint8Array): void {
     const k = toBinaryString(key)
     let ki = this.#byKey.get(k)
     if (ki === undefined) {
@@ -114,6 +125,7 @@ export class TreeIndex {
       this.#byKey.set(k, ki)
     }
     ki.put(rev)
+    ki.latest = record
   }
 
   /** Records a delete of `key` at `rev`; false when the key does not exist (etcd's `ErrRevisionNotFound`). */

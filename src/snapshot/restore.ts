@@ -96,7 +96,7 @@ export async function restoreStore<S, O extends RestoreStoreOptions>(source: Sna
 
   if (options.backend === undefined && options.dataDir !== undefined) return restoreIntoDir(image, options, options.dataDir, names, identity, host)
 
-  const make = options.backend ?? (() => new MemoryLevel({ keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Database)
+  const make = options.backend ?? (() => new MemoryLevel({ storeEncoding: 'view', keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Database)
   const dbs = new Map<string, Database>()
   try {
     for (const name of names) {

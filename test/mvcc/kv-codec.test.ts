@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import type { KeyValue } from '../../src/api/messages.js'
-import { decodeKeyValue, encodeKeyValue } from '../../src/mvcc/kv-codec.js'
+import { decodeKeyValue, decodeKeyValuesInto, encodeKeyValue } from '../../src/mvcc/kv-codec.js'
 
 describe('kv-codec', () => {
   it('round-trips edge cases', () => {
@@ -38,6 +38,48 @@ describe('kv-codec', () => {
     assert.equal(Object.getPrototypeOf(got.value), Uint8Array.prototype)
     got.value[0] = 9
     assert.deepEqual(decodeKeyValue(stored), kv)
+  })
+
+  it('decodes many records into one fresh buffer, like one-by-one decoding, leaving gaps alone', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.option(
+            fc.record({
+              key: fc.uint8Array({ minLength: 1, maxLength: 80 }),
+              value: fc.uint8Array({ maxLength: 300 }),
+              createRevision: fc.nat(),
+              modRevision: fc.nat(),
+              version: fc.nat(),
+              lease: fc.oneof(fc.constant('0'), fc.bigInt({ min: 1n, max: 2n ** 64n - 1n }).map(String)),
+            }),
+            { nil: undefined },
+          ),
+          { maxLength: 20 },
+        ),
+        (kvs) => {
+          const records = kvs.map((kv) => (kv === undefined ? undefined : encodeKeyValue(kv)))
+          const sentinel: KeyValue = { key: new Uint8Array([0]), value: new Uint8Array(0), createRevision: 0, modRevision: 0, version: 0, lease: '0' }
+          const out: KeyValue[] = kvs.map(() => sentinel)
+          decodeKeyValuesInto(records, out)
+          for (let i = 0; i < kvs.length; i++) assert.deepEqual(out[i], kvs[i] === undefined ? sentinel : { ...kvs[i] }, `record ${i}`)
+        },
+      ),
+    )
+  })
+
+  it('packed decoding copies: writing into one answer changes neither the records nor the other keys and values', () => {
+    const a: KeyValue = { key: new Uint8Array([1, 2]), value: new Uint8Array([3, 4]), createRevision: 1, modRevision: 1, version: 1, lease: '0' }
+    const b: KeyValue = { key: new Uint8Array([5]), value: new Uint8Array([6]), createRevision: 2, modRevision: 2, version: 1, lease: '0' }
+    const records = [encodeKeyValue(a), Buffer.from(encodeKeyValue(b))]
+    const out: KeyValue[] = []
+    decodeKeyValuesInto(records, out)
+    out[0]!.key.fill(9)
+    out[0]!.value.fill(9)
+    assert.deepEqual(out[1], b)
+    assert.deepEqual(decodeKeyValue(records[0]!), a)
+    assert.deepEqual(decodeKeyValue(records[1]!), b)
+    assert.equal(Object.getPrototypeOf(out[1]!.value), Uint8Array.prototype)
   })
 
   it('is compact: a small record takes a few bytes over key and value', () => {

@@ -344,7 +344,7 @@ function kvStoreSuite(name: string, makeHarness: () => Promise<Harness>): void {
       await h.destroy()
     })
 
-    it('agrees with a model under random writes, reads at random revisions and compactions', async () => {
+    it('agrees with a model under random writes, reads at random revisions, compactions, group commits and reopens', async () => {
       const seed = Number(process.env.KV_SEED ?? Date.now() % 1_000_000)
       let state = seed
       const rand = (n: number): number => {
@@ -352,7 +352,20 @@ function kvStoreSuite(name: string, makeHarness: () => Promise<Harness>): void {
         return state % n
       }
       const h = await makeHarness()
-      const s = await KVStore.open(h.db)
+      let s = await KVStore.open(h.db)
+      /** Point reads of every key, at `at` and at the current revision, against the model. */
+      const checkPoints = async (at: number, label: string): Promise<void> => {
+        for (let k = 0; k < 8; k++) {
+          const key = `k${k}`
+          for (const [rev, want] of [
+            [at, states[at]!.get(key)],
+            [0, states[states.length - 1]!.get(key)],
+          ] as const) {
+            const got = await s.range(b(key), undefined, { rev })
+            assert.deepEqual(got.kvs.map((kv) => toText(kv.value)), want === undefined ? [] : [want], `${label}: ${key} at ${rev || 'current'}`)
+          }
+        }
+      }
       // Model: the full state after each revision.
       const states: Map<string, string>[] = [new Map(), new Map()] // index = revision
       const meta = new Map<string, { create: number; version: number }>()
@@ -360,6 +373,8 @@ function kvStoreSuite(name: string, makeHarness: () => Promise<Harness>): void {
       try {
         for (let step = 0; step < 300; step++) {
           const cur = new Map(states[states.length - 1])
+          const grouped = rand(4) === 0 // group commit: visible at end(), stored by flush()
+          if (grouped) s.beginBatch()
           const w = s.write()
           const ops = 1 + rand(3)
           let changed = false
@@ -368,6 +383,9 @@ function kvStoreSuite(name: string, makeHarness: () => Promise<Harness>): void {
             if (rand(3) > 0) {
               const v = `v${step}.${i}`
               w.put(b(k), b(v), '0')
+              // the write reads its own put, at a point and in a range
+              assert.deepEqual((await w.range(b(k), undefined)).kvs.map((kv) => toText(kv.value)), [v], `own put of ${k}`)
+              assert.ok((await w.range(b('k'), b('l'))).kvs.some((kv) => toText(kv.key) === k && toText(kv.value) === v), `own put of ${k} in a range`)
               cur.set(k, v)
               const m = meta.get(k)
               meta.set(k, m === undefined ? { create: w.beginRev + 1, version: 1 } : { create: m.create, version: m.version + 1 })
@@ -385,6 +403,8 @@ function kvStoreSuite(name: string, makeHarness: () => Promise<Harness>): void {
           if (changed) states.push(cur)
           assert.equal(s.rev, states.length - 1)
           const at = 1 + rand(s.rev)
+          if (at >= compacted) await checkPoints(at, grouped ? 'before the flush' : 'stored')
+          if (grouped) await s.flush()
           if (at >= compacted) {
             const got = await s.range(b('k'), b('l'), { rev: at })
             const want = [...states[at]!.entries()].sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, v]) => `${k}=${v}`)
@@ -401,6 +421,13 @@ function kvStoreSuite(name: string, makeHarness: () => Promise<Harness>): void {
             compacted = compacted + 1 + rand(s.rev - compacted)
             await (await s.compact(compacted)).physical
           }
+          if (rand(60) === 0) {
+            // a restart rebuilds the index (and what it keeps) from the stored records
+            await s.close()
+            s = await KVStore.open(await h.reopen())
+            assert.equal(s.rev, states.length - 1)
+            await checkPoints(Math.max(at, compacted), 'after a reopen')
+          }
         }
       } catch (err) {
         console.error(`KVStore model test failed; replay: KV_SEED=${seed} node scripts/test.mjs test/mvcc/kv-store`)
@@ -414,6 +441,12 @@ function kvStoreSuite(name: string, makeHarness: () => Promise<Harness>): void {
 
 kvStoreSuite('memory-level', async () => {
   const db = new MemoryLevel()
+  return { db, reopen: async () => db, destroy: () => db.close() }
+})
+
+// The Store's own memory-level: it stores the very bytes written (the index shares them)
+kvStoreSuite('memory-level storing views', async () => {
+  const db = new MemoryLevel({ storeEncoding: 'view', keyEncoding: 'view', valueEncoding: 'view' })
   return { db, reopen: async () => db, destroy: () => db.close() }
 })
 
