@@ -31,7 +31,12 @@ export type BackendOp =
   | { type: 'put'; bucket: Bucket; key: Uint8Array; value: Uint8Array }
   | { type: 'del'; bucket: Bucket; key: Uint8Array }
 
-const textEncoder = new TextEncoder()
+/** The meta bucket's keys, encoded once. */
+const META_KEYS: Readonly<Record<MetaName, Uint8Array>> = (() => {
+  const enc = new TextEncoder()
+  const names: MetaName[] = ['consistentIndex', 'currentRevision', 'scheduledCompactRevision', 'finishedCompactRevision']
+  return Object.fromEntries(names.map((n) => [n, enc.encode(n)])) as Record<MetaName, Uint8Array>
+})()
 
 /** Storage for one member: buckets in one database, written atomically per request. */
 export class Backend {
@@ -97,24 +102,17 @@ export class Backend {
 
   /** Applies `ops` atomically, across buckets (etcd commits one batch transaction). */
   async write(ops: readonly BackendOp[]): Promise<void> {
-    if (ops.length === 0) return
-    await this.db.batch(
-      ops.map((op) =>
-        op.type === 'put'
-          ? { type: 'put' as const, key: op.key, value: op.value, sublevel: op.bucket }
-          : { type: 'del' as const, key: op.key, sublevel: op.bucket },
-      ),
-    )
+    await writeBuckets(this.db, ops)
   }
 
   /** A put of meta entry `name`, to include in a {@link write}. */
   metaPut(name: MetaName, value: number): BackendOp {
-    return { type: 'put', bucket: this.meta, key: textEncoder.encode(name), value: encodeInt64(value) }
+    return { type: 'put', bucket: this.meta, key: META_KEYS[name], value: encodeInt64(value) }
   }
 
   /** Reads meta entry `name`, `undefined` when never written. */
   async getMeta(name: MetaName): Promise<number | undefined> {
-    const v = await this.meta.get(textEncoder.encode(name))
+    const v = await this.meta.get(META_KEYS[name])
     return v === undefined ? undefined : decodeInt64(v)
   }
 
@@ -156,15 +154,101 @@ function rootRecordReader(bucket: Bucket): { scratch: Uint8Array; key: unknown; 
   return { scratch, key, options }
 }
 
-/** A safe integer as 8 big-endian bytes, two's complement. */
-function encodeInt64(n: number): Uint8Array {
+/**
+ * How {@link writeBuckets} addresses a bucket in its root database: the bucket's global
+ * prefix and the root's native formats, or `null` when the root stores keys or values in
+ * another format (e.g. a utf8 memory-level) and the bucket's own sublevel ops are used.
+ */
+type RootPrefix = { prefix: Uint8Array; keyEncoding: 'view' | 'buffer'; valueEncoding: 'view' | 'buffer' } | null
+
+const rootPrefixes = new WeakMap<Bucket, RootPrefix>()
+
+function rootPrefix(db: Database, bucket: Bucket): RootPrefix {
+  let p = rootPrefixes.get(bucket)
+  if (p === undefined) {
+    p = null
+    const keyFormat = db.keyEncoding('view').format
+    const valueFormat = db.valueEncoding('view').format
+    if (bucket.db === db && (keyFormat === 'view' || keyFormat === 'buffer') && (valueFormat === 'view' || valueFormat === 'buffer')) {
+      p = { prefix: new Uint8Array(bucket.prefixKey(new Uint8Array(0), 'view') as Uint8Array), keyEncoding: keyFormat, valueEncoding: valueFormat }
+    }
+    rootPrefixes.set(bucket, p)
+  }
+  return p
+}
+
+/**
+ * Applies `ops` (writes to buckets of the root database `db`) in one atomic batch of `db`.
+ * Equivalent to `db.batch(ops.map((op) => ({ ...op, sublevel: op.bucket })))`, but when
+ * the root stores bytes ('view' or 'buffer' format, as memory-level and classic-level do)
+ * each key is given already prefixed with its bucket's prefix and in the root's own formats,
+ * so abstract-level neither prefixes through the sublevel nor transcodes. All the batch's
+ * prefixed keys share one allocation. Shared by {@link Backend.write} and the Raft storage.
+ */
+export async function writeBuckets(db: Database, ops: readonly BackendOp[]): Promise<void> {
+  const n = ops.length
+  if (n === 0) return
+  const prefixes = new Array<RootPrefix>(n)
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const op = ops[i]!
+    const p = rootPrefix(db, op.bucket)
+    prefixes[i] = p
+    if (p !== null) total += p.prefix.length + op.key.length
+  }
+  const keys = new Uint8Array(total)
+  let at = 0
+  const batch = new Array<object>(n)
+  for (let i = 0; i < n; i++) {
+    const op = ops[i]!
+    const p = prefixes[i]!
+    if (p === null) {
+      batch[i] = op.type === 'put' ? { type: 'put', key: op.key, value: op.value, sublevel: op.bucket } : { type: 'del', key: op.key, sublevel: op.bucket }
+      continue
+    }
+    const start = at
+    keys.set(p.prefix, at)
+    at += p.prefix.length
+    keys.set(op.key, at)
+    at += op.key.length
+    const key = keys.subarray(start, at)
+    batch[i] =
+      op.type === 'put'
+        ? { type: 'put', key, value: op.value, keyEncoding: p.keyEncoding, valueEncoding: p.valueEncoding }
+        : { type: 'del', key, keyEncoding: p.keyEncoding }
+  }
+  await db.batch(batch as never) // plain ops; abstract-level's op types are generic over the database
+}
+
+/**
+ * A safe integer as 8 big-endian bytes, two's complement: the bytes of
+ * `DataView.setBigInt64(0, BigInt(n))` (and, for `n >= 0`, of `setBigUint64`), without
+ * BigInt. The meta bucket's values and the Raft log's keys.
+ */
+export function encodeInt64(n: number): Uint8Array {
   if (!Number.isSafeInteger(n)) assert(false, `${n} is not a safe integer`)
   const out = new Uint8Array(8)
-  new DataView(out.buffer).setBigInt64(0, BigInt(n))
+  // the high half rounds toward -infinity, so the low half n - hi * 2^32 is in [0, 2^32);
+  // both are written modulo 2^32 (typed-array stores and >>> take the low bits)
+  const hi = Math.floor(n / 0x1_0000_0000)
+  out[0] = hi >>> 24
+  out[1] = hi >>> 16
+  out[2] = hi >>> 8
+  out[3] = hi
+  out[4] = n >>> 24
+  out[5] = n >>> 16
+  out[6] = n >>> 8
+  out[7] = n
   return out
 }
 
-function decodeInt64(b: Uint8Array): number {
-  assert(b.length === 8, 'meta value is not 8 bytes')
-  return Number(new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0))
+/**
+ * Reads 8 big-endian bytes of two's complement as a number: `Number(getBigInt64(0))`
+ * without BigInt (exact for safe integers, rounded like it beyond).
+ */
+export function decodeInt64(b: Uint8Array): number {
+  assert(b.length === 8, 'int64 value is not 8 bytes')
+  const hi = (b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]! // signed
+  const lo = ((b[4]! << 24) | (b[5]! << 16) | (b[6]! << 8) | b[7]!) >>> 0
+  return hi * 0x1_0000_0000 + lo
 }
