@@ -6,7 +6,8 @@
  *
  * @module
  */
-import type { Bucket, Database } from '../mvcc/backend.js'
+import type { BackendOp, Bucket, Database } from '../mvcc/backend.js'
+import { decodeInt64, encodeInt64, writeBuckets } from '../mvcc/backend.js'
 import type { ConfState, Entry, EntryType, HardState, Snapshot, SnapshotMetadata } from '../raft/index.js'
 import { MemoryStorage } from '../raft/index.js'
 import { assert } from '../errors.js'
@@ -16,14 +17,13 @@ const HARD_STATE = new TextEncoder().encode('hardState')
 const INCARNATION = new TextEncoder().encode('incarnation')
 const SNAPSHOT = new TextEncoder().encode('snapshot')
 
+/** A log key: the index as 8 big-endian bytes (for indexes >= 0, the same as signed int64). */
 function indexKey(index: number): Uint8Array {
-  const k = new Uint8Array(8)
-  new DataView(k.buffer).setBigUint64(0, BigInt(index))
-  return k
+  return encodeInt64(index)
 }
 
 function keyIndex(k: Uint8Array): number {
-  return Number(new DataView(k.buffer, k.byteOffset, 8).getBigUint64(0))
+  return decodeInt64(k)
 }
 
 const TYPE_CODE: Record<EntryType, number> = { Normal: 0, ConfChange: 1 }
@@ -40,10 +40,6 @@ function decodeEntry(index: number, b: Uint8Array): Entry {
   const term = new DataView(b.buffer, b.byteOffset, 8).getFloat64(0)
   return { index, term, type: b[8] === 1 ? 'ConfChange' : 'Normal', data: b.slice(9) }
 }
-
-type BatchOp =
-  | { type: 'put'; sublevel: Bucket; key: Uint8Array; value: Uint8Array }
-  | { type: 'del'; sublevel: Bucket; key: Uint8Array }
 
 /** What a member persists for one Ready. */
 export interface RaftPersist {
@@ -98,26 +94,26 @@ export class RaftStorage {
    * any persisted entries at or after their first index (a leader overwrote our tail).
    */
   async save(p: RaftPersist): Promise<void> {
-    const ops: BatchOp[] = []
+    const ops: BackendOp[] = []
     let clearUpTo = 0
     if (p.snapshot !== undefined && p.snapshot.metadata.index > 0) {
       const snapIndex = p.snapshot.metadata.index
-      ops.push({ type: 'put', sublevel: this.meta, key: SNAPSHOT, value: encodeRecord(p.snapshot.metadata) })
+      ops.push({ type: 'put', bucket: this.meta, key: SNAPSHOT, value: encodeRecord(p.snapshot.metadata) })
       // a received snapshot replaces the whole log: drop any tail beyond it in this same batch
-      for (let i = snapIndex + 1; i <= this.lastIndex; i++) ops.push({ type: 'del', sublevel: this.log, key: indexKey(i) })
+      for (let i = snapIndex + 1; i <= this.lastIndex; i++) ops.push({ type: 'del', bucket: this.log, key: indexKey(i) })
       this.lastIndex = snapIndex
       clearUpTo = snapIndex
     }
     if (p.entries.length > 0) {
       const first = p.entries[0]!.index
       assert(first <= this.lastIndex + 1, `raft log gap: appending ${first} after ${this.lastIndex}`)
-      for (const e of p.entries) ops.push({ type: 'put', sublevel: this.log, key: indexKey(e.index), value: encodeEntry(e) })
+      for (const e of p.entries) ops.push({ type: 'put', bucket: this.log, key: indexKey(e.index), value: encodeEntry(e) })
       const newLast = p.entries[p.entries.length - 1]!.index
-      for (let i = newLast + 1; i <= this.lastIndex; i++) ops.push({ type: 'del', sublevel: this.log, key: indexKey(i) })
+      for (let i = newLast + 1; i <= this.lastIndex; i++) ops.push({ type: 'del', bucket: this.log, key: indexKey(i) })
       this.lastIndex = newLast
     }
-    if (p.hardState !== undefined) ops.push({ type: 'put', sublevel: this.meta, key: HARD_STATE, value: encodeRecord(p.hardState) })
-    if (ops.length > 0) await this.db.batch(ops)
+    if (p.hardState !== undefined) ops.push({ type: 'put', bucket: this.meta, key: HARD_STATE, value: encodeRecord(p.hardState) })
+    if (ops.length > 0) await writeBuckets(this.db, ops)
     // Entries at or below the snapshot are ignored on load; removing them is only cleanup.
     if (clearUpTo > 0) await this.log.clear({ lte: indexKey(clearUpTo) })
   }
