@@ -61,6 +61,11 @@ export class KeyIndex {
    * after a tombstone, and always when the store keeps none. Never mutate it.
    */
   latest: Uint8Array | undefined = undefined
+  /**
+   * The main revision of {@link latest}, 0 without one: a number in the object itself, so
+   * that a read of the current value checks it without following {@link modified}.
+   */
+  latestMain = 0
   /** Ended generations, oldest first; `undefined` while there are none (most keys). */
   #ended: Generation[] | undefined = undefined
   /** The current generation's creating revision ({@link NO_REVISION} while it is empty). */
@@ -108,6 +113,13 @@ export class KeyIndex {
     this.#version++
     this.modified = rev
     this.latest = undefined // the caller that keeps records sets the new one
+    this.latestMain = 0
+  }
+
+  /** Keeps `record`, the stored record of {@link modified} (a put), as {@link latest}. */
+  keepLatest(record: Uint8Array | undefined): void {
+    this.latest = record
+    this.latestMain = record === undefined ? 0 : this.modified.main
   }
 
   /**
@@ -118,6 +130,7 @@ export class KeyIndex {
     assert(this.isEmpty(), 'restore into a key index that has revisions')
     this.modified = modified
     this.latest = undefined
+    this.latestMain = 0
     this.#ended = undefined
     this.#created = created
     this.#version = version
@@ -250,6 +263,7 @@ export class KeyIndex {
     )
     ki.modified = this.modified
     ki.latest = this.latest
+    ki.latestMain = this.latestMain
     return ki
   }
 }

@@ -18,7 +18,7 @@
 import { EMPTY, toBinaryString } from '../api/bytes.js'
 import type { KeyValue } from '../api/messages.js'
 import { assert, etcdError } from '../errors.js'
-import type { BackendOp, Database } from './backend.js'
+import type { BackendOp, Bucket, Database } from './backend.js'
 import { Backend } from './backend.js'
 import { crc32c } from './hash.js'
 import { KeyIndex } from './key-index.js'
@@ -195,11 +195,13 @@ class StoreState {
     if (end === undefined && this.backend.syncReads) {
       // the hot path of a point read: no intermediate arrays
       const ki = this.index.keyIndex(key)
-      const e = ki?.get(rev)
+      if (ki === undefined) return { kvs: [], rev: curRev, count: 0 }
+      // the current value, kept by the index: the key's newest record (buffered or not), so
+      // it is the key's state at any revision from its own on
+      const latest = ki.latest
+      if (latest !== undefined && ki.latestMain <= rev) return { kvs: [decodeKeyValue(latest)], rev: curRev, count: 1 }
+      const e = ki.get(rev)
       if (e === undefined) return { kvs: [], rev: curRev, count: 0 }
-      // the current value, kept by the index (buffered or not, it is the newest record)
-      const latest = e.modified === ki!.modified ? ki!.latest : undefined
-      if (latest !== undefined) return { kvs: [decodeKeyValue(latest)], rev: curRev, count: 1 }
       if (!buffered) return { kvs: [this.recordSync(e.modified)], rev: curRev, count: 1 }
     }
     const limit = opts.limit ?? 0
@@ -412,7 +414,7 @@ export class KVStore {
     const ops = s.unflushedOps
     s.unflushedOps = []
     try {
-      await s.backend.write(ops)
+      await s.backend.write(lastMetaWrites(ops, s.backend.meta))
     } catch (err) {
       s.fail(err)
       throw err
@@ -553,11 +555,11 @@ async function restoreIndex(backend: Backend, index: TreeIndex, keepRecords: boo
         if (ki === undefined) {
           const fresh = new KeyIndex(toBinaryString(kv.key))
           fresh.restore({ main: kv.createRevision, sub: 0 }, rev, kv.version)
-          if (keepRecords) fresh.latest = v
+          if (keepRecords) fresh.keepLatest(v)
           index.insert(fresh)
         } else {
           ki.put(rev)
-          if (keepRecords) ki.latest = v
+          if (keepRecords) ki.keepLatest(v)
         }
       }
     }
@@ -565,6 +567,31 @@ async function restoreIndex(backend: Backend, index: TreeIndex, keepRecords: boo
     await it.close()
   }
   return maxRev
+}
+
+/**
+ * `ops` without the meta writes a later write of the same meta entry replaces: every
+ * write of a group commit stores the current revision and consistent index, and in one
+ * atomic batch only the last of each counts (each superseded one would cost the backend
+ * an update). The other writes stay, in order.
+ */
+function lastMetaWrites(ops: readonly BackendOp[], meta: Bucket): readonly BackendOp[] {
+  let seen: Set<string> | undefined
+  let out: BackendOp[] | undefined
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const op = ops[i]!
+    if (op.bucket === meta) {
+      const name = toBinaryString(op.key)
+      seen ??= new Set()
+      if (seen.has(name)) {
+        out ??= ops.slice(i + 1).reverse()
+        continue
+      }
+      seen.add(name)
+    }
+    out?.push(op)
+  }
+  return out === undefined ? ops : out.reverse()
 }
 
 /** A delete event as etcd's watchers see it: the key, and the delete's revision as `modRevision`. */

@@ -125,7 +125,7 @@ export class TreeIndex {
       this.#byKey.set(k, ki)
     }
     ki.put(rev)
-    ki.latest = record
+    if (record !== undefined) ki.keepLatest(record)
   }
 
   /** Records a delete of `key` at `rev`; false when the key does not exist (etcd's `ErrRevisionNotFound`). */

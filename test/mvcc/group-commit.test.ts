@@ -84,3 +84,35 @@ test('compaction and hashKV see buffered writes (they flush first)', async () =>
   await kv.close()
   await plain.close()
 })
+
+test('a flush stores each meta entry once, the last value written', async () => {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })
+  const kv = await KVStore.open(db)
+  const meta = db.sublevel('meta', { keyEncoding: 'view', valueEncoding: 'view' })
+  const metaPrefix = meta.prefixKey(new Uint8Array(0), 'view') as Uint8Array
+  const writtenKeys: string[] = []
+  db.on('write', (ops: { key: unknown; sublevel?: unknown }[]) => {
+    for (const op of ops) {
+      // the key as stored in the root, whether the batch came through the sublevel or not
+      const full = op.sublevel ? (op.sublevel as typeof meta).prefixKey(op.key as Uint8Array, 'view') : op.key
+      writtenKeys.push(new TextDecoder().decode(full as Uint8Array))
+    }
+  })
+  kv.beginBatch()
+  for (let i = 0; i < 10; i++) {
+    const w = kv.write()
+    w.put(enc(`k${i}`), enc(`v${i}`), '0')
+    await w.end({ consistentIndex: 100 + i })
+  }
+  await kv.flush()
+  const prefix = new TextDecoder().decode(metaPrefix)
+  const metaWrites = writtenKeys.filter((k) => k.startsWith(prefix)).sort()
+  assert.deepEqual(metaWrites, [`${prefix}consistentIndex`, `${prefix}currentRevision`])
+  assert.equal(writtenKeys.length - metaWrites.length, 10, 'every record is stored')
+  await kv.close()
+  const reopened = await KVStore.open(db)
+  assert.equal(reopened.rev, 11)
+  assert.equal(reopened.consistentIndex, 109)
+  await reopened.close()
+  await db.close()
+})
