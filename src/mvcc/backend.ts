@@ -156,8 +156,9 @@ function rootRecordReader(bucket: Bucket): { scratch: Uint8Array; key: unknown; 
 
 /**
  * How {@link writeBuckets} addresses a bucket in its root database: the bucket's global
- * prefix and the root's native formats, or `null` when the root stores keys or values in
- * another format (e.g. a utf8 memory-level) and the bucket's own sublevel ops are used.
+ * prefix and the root's native formats, or `null` to use the bucket's own sublevel ops: when
+ * the database written is not the bucket's root (it is itself a sublevel of another), or the
+ * root does not store bytes (a utf8 memory-level, which cannot hold byte buckets anyway).
  */
 type RootPrefix = { prefix: Uint8Array; keyEncoding: 'view' | 'buffer'; valueEncoding: 'view' | 'buffer' } | null
 
@@ -182,36 +183,24 @@ function rootPrefix(db: Database, bucket: Bucket): RootPrefix {
  * Equivalent to `db.batch(ops.map((op) => ({ ...op, sublevel: op.bucket })))`, but when
  * the root stores bytes ('view' or 'buffer' format, as memory-level and classic-level do)
  * each key is given already prefixed with its bucket's prefix and in the root's own formats,
- * so abstract-level neither prefixes through the sublevel nor transcodes. All the batch's
- * prefixed keys share one allocation. Shared by {@link Backend.write} and the Raft storage.
+ * so abstract-level neither prefixes through the sublevel nor transcodes. Each prefixed key
+ * is its own small array (like the sublevel's), so a key kept by the database never keeps
+ * other keys' memory alive. Shared by {@link Backend.write} and the Raft storage.
  */
 export async function writeBuckets(db: Database, ops: readonly BackendOp[]): Promise<void> {
   const n = ops.length
   if (n === 0) return
-  const prefixes = new Array<RootPrefix>(n)
-  let total = 0
-  for (let i = 0; i < n; i++) {
-    const op = ops[i]!
-    const p = rootPrefix(db, op.bucket)
-    prefixes[i] = p
-    if (p !== null) total += p.prefix.length + op.key.length
-  }
-  const keys = new Uint8Array(total)
-  let at = 0
   const batch = new Array<object>(n)
   for (let i = 0; i < n; i++) {
     const op = ops[i]!
-    const p = prefixes[i]!
+    const p = rootPrefix(db, op.bucket)
     if (p === null) {
       batch[i] = op.type === 'put' ? { type: 'put', key: op.key, value: op.value, sublevel: op.bucket } : { type: 'del', key: op.key, sublevel: op.bucket }
       continue
     }
-    const start = at
-    keys.set(p.prefix, at)
-    at += p.prefix.length
-    keys.set(op.key, at)
-    at += op.key.length
-    const key = keys.subarray(start, at)
+    const key = new Uint8Array(p.prefix.length + op.key.length)
+    key.set(p.prefix, 0)
+    key.set(op.key, p.prefix.length)
     batch[i] =
       op.type === 'put'
         ? { type: 'put', key, value: op.value, keyEncoding: p.keyEncoding, valueEncoding: p.valueEncoding }
