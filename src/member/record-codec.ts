@@ -13,13 +13,14 @@
  *
  * Layout: a format byte ({@link RECORD_FORMAT}), then one value. A value is a tag byte
  * and its payload: unsigned LEB128 varints for lengths, counts and integers, UTF-8 for
- * strings and object keys, 8 little-endian bytes for other numbers. Records written by
+ * strings and object keys (or one byte for a string of a fixed table of the names records
+ * repeat), 8 little-endian bytes for other numbers. Records written by
  * earlier versions as JSON text (they begin with `{`, `[` or `"`) are still read.
  *
  * @module
  */
 import { fromBinaryString } from '../api/bytes.js'
-import { InvariantError } from '../errors.js'
+import { assert, InvariantError } from '../errors.js'
 
 /** The format byte every binary record begins with. */
 export const RECORD_FORMAT = 0xb1
@@ -36,6 +37,36 @@ const T_ARRAY = 8 // varint count, values
 const T_OBJECT = 9 // varint count, (key string, value) pairs
 const T_BIGINT = 10 // varint length, its decimal digits (with a leading '-' when negative)
 const T_UTF16 = 11 // a string with lone surrogates (not UTF-8 encodable): varint count, 2-byte LE code units
+const T_NAME = 12 // one byte: the position of a string in NAMES (an object key or a string value)
+
+/**
+ * Strings that records repeat (the field names of internal requests, hard state and
+ * snapshot metadata, and the enum values of compares and ranges), written as two bytes
+ * ({@link T_NAME} and the position here) instead of their text: encoding and decoding a
+ * put or a txn mostly handles these names. Append only: a record names a string by its
+ * position, so an existing position must never change.
+ */
+const NAMES: readonly string[] = Object.freeze([
+  // internal request envelope
+  'header', 'memberId', 'id', 'username', 'authRevision',
+  'put', 'deleteRange', 'txn', 'compaction', 'leaseGrant', 'leaseRevoke', 'auth', 'alarm', 'memberUpdate', 'leaseCheckpoint',
+  // put, delete, range, txn
+  'key', 'value', 'lease', 'prevKv', 'ignoreValue', 'ignoreLease', 'rangeEnd',
+  'compare', 'success', 'failure', 'result', 'target', 'version', 'createRevision', 'modRevision',
+  'requestPut', 'requestRange', 'requestDeleteRange', 'requestTxn',
+  'limit', 'revision', 'sortOrder', 'sortTarget', 'serializable', 'keysOnly', 'countOnly',
+  'minModRevision', 'maxModRevision', 'minCreateRevision', 'maxCreateRevision',
+  // compaction, leases
+  'physical', 'ttl', 'checkpoints', 'remainingTtl',
+  // Raft hard state and snapshot metadata
+  'term', 'vote', 'commit', 'index', 'confState', 'voters', 'learners', 'votersOutgoing', 'learnersNext', 'autoLeave',
+  // enum values
+  'EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL', 'VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE',
+  'NONE', 'ASCEND', 'DESCEND', 'KEY',
+])
+assert(NAMES.length <= 256 && new Set(NAMES).size === NAMES.length, 'record names: at most 256, each once')
+/** Position of each of {@link NAMES}. */
+const NAME_AT: ReadonlyMap<string, number> = new Map(NAMES.map((n, i) => [n, i]))
 
 const utf8 = new TextEncoder()
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
@@ -127,6 +158,15 @@ class Writer {
     this.bytes(tag, utf8.encode(s))
   }
 
+  /** A string: by its position when it is one of {@link NAMES}, else its text. */
+  text(s: string): void {
+    const at = NAME_AT.get(s)
+    if (at === undefined) return this.string(T_STRING, s)
+    this.ensure(2)
+    this.buf[this.pos++] = T_NAME
+    this.buf[this.pos++] = at
+  }
+
   bytes(tag: number, b: Uint8Array): void {
     this.tagged(tag, b.length)
     this.ensure(b.length)
@@ -138,7 +178,7 @@ class Writer {
   value(value: unknown, key: string | number): boolean {
     switch (typeof value) {
       case 'string':
-        this.string(T_STRING, value)
+        this.text(value)
         return true
       case 'number':
         if (Number.isSafeInteger(value)) {
@@ -189,7 +229,7 @@ class Writer {
     let count = 0
     for (const k of keys) {
       const mark = this.pos
-      this.string(T_STRING, k)
+      this.text(k)
       if (this.value(o[k], k)) count++
       else this.pos = mark
     }
@@ -301,6 +341,14 @@ class Reader {
     return strictUtf8.decode(buf.subarray(start, start + len))
   }
 
+  /** One of {@link NAMES}, by its position. */
+  name(): string {
+    if (this.pos >= this.buf.length) throw new Corrupt('truncated name')
+    const n = NAMES[this.buf[this.pos++]!]
+    if (n === undefined) throw new Corrupt('unknown name')
+    return n
+  }
+
   utf16(): string {
     const n = this.varint()
     if (2 * n > this.buf.length - this.pos) throw new Corrupt('length beyond the end')
@@ -335,6 +383,8 @@ class Reader {
       }
       case T_STRING:
         return this.string()
+      case T_NAME:
+        return this.name()
       case T_UTF16:
         return this.utf16()
       case T_BYTES: {
@@ -360,8 +410,8 @@ class Reader {
         const out: Record<string, unknown> = {}
         for (let i = 0; i < n; i++) {
           const kt = this.buf[this.pos++]
-          if (kt !== T_STRING && kt !== T_UTF16) throw new Corrupt('object key is not a string')
-          const k = kt === T_STRING ? this.string() : this.utf16()
+          if (kt !== T_STRING && kt !== T_UTF16 && kt !== T_NAME) throw new Corrupt('object key is not a string')
+          const k = kt === T_NAME ? this.name() : kt === T_STRING ? this.string() : this.utf16()
           const v = this.value()
           // JSON.parse makes "__proto__" an own property; plain assignment would set the prototype
           if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })

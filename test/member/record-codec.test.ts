@@ -45,7 +45,7 @@ function rng(seed: number): () => number {
   }
 }
 
-const STRINGS = ['', 'a', 'put', 'header', 'ünïcødé', '日本語', '😀 emoji', '\u0000nul', 'lone \ud800 high', 'lone \udc00 low', '__proto__', 'x'.repeat(300), 'é'.repeat(40)]
+const STRINGS = ['', 'a', 'put', 'header', 'key', 'EQUAL', 'autoLeave', 'ünïcødé', '日本語', '😀 emoji', '\u0000nul', 'lone \ud800 high', 'lone \udc00 low', '__proto__', 'x'.repeat(300), 'é'.repeat(40)]
 const NUMBERS = [0, -0, 1, -1, 127, 128, 255, 256, 2 ** 31 - 1, 2 ** 31, 2 ** 32, -(2 ** 31), Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 2 ** 53, 1.5, -2.25, 1e300, 5e-324, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]
 
 function randomValue(r: () => number, depth: number): unknown {
@@ -128,6 +128,19 @@ describe('record codec', () => {
     assert.deepEqual(decodeRecord(encodeRecord({ id: 2n ** 63n - 1n, neg: -5n, many })), { id: 2n ** 63n - 1n, neg: -5n, many })
   })
 
+  it('writes the names records repeat in two bytes, and still reads them spelled out', () => {
+    const T_OBJECT = 9
+    const T_STRING = 6
+    const T_UINT = 3
+    const spelled = new Uint8Array([RECORD_FORMAT, T_OBJECT, 2, T_STRING, 3, ...new TextEncoder().encode('key'), T_UINT, 5, T_STRING, 6, ...new TextEncoder().encode('result'), T_STRING, 5, ...new TextEncoder().encode('EQUAL')])
+    assert.deepEqual(decodeRecord(spelled), { key: 5, result: 'EQUAL' })
+    const written = encodeRecord({ key: 5, result: 'EQUAL' })
+    assert.equal(written.length, 3 + 2 + 2 + 2 + 2, 'format, object and count, then each name in two bytes and the number')
+    assert.deepEqual(decodeRecord(written), { key: 5, result: 'EQUAL' })
+    // a name is a whole string: longer or shorter strings are written as text
+    for (const s of ['keys', 'ke', 'Key', 'EQUAL ']) assert.deepEqual(decodeRecord(encodeRecord({ [s]: s })), { [s]: s })
+  })
+
   it('reads records written as JSON text by earlier versions', () => {
     const rec = { header: { memberId: '1', id: 'a.1' }, put: { key: new Uint8Array([0, 255]), value: Buffer.from('v'), lease: '0' } }
     assert.deepEqual(decodeRecord(legacyEncode(rec)), jsonRoundTrip(rec))
@@ -149,6 +162,8 @@ describe('record codec', () => {
     // a huge declared length or count never allocates: it is refused
     assert.throws(() => decodeRecord(new Uint8Array([RECORD_FORMAT, 8, 0xff, 0xff, 0xff, 0xff, 0x0f])), InvariantError)
     assert.throws(() => decodeRecord(new Uint8Array([RECORD_FORMAT, 6, 2, 0xc3, 0x28])), InvariantError, 'invalid UTF-8')
+    assert.throws(() => decodeRecord(new Uint8Array([RECORD_FORMAT, 12, 255])), InvariantError, 'a name the table does not have')
+    assert.throws(() => decodeRecord(new Uint8Array([RECORD_FORMAT, 12])), InvariantError, 'a truncated name')
   })
 
   it('never throws anything but InvariantError on damaged records (seeded byte flips)', () => {
