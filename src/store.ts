@@ -10,6 +10,7 @@ import { MemoryLevel } from 'memory-level'
 import { EventEmitter } from 'eventemitter3'
 import { z } from 'zod'
 import { ERRORS, EtcdError, InvalidArgumentError, etcdError } from './errors.js'
+import { passwordsDerived } from './auth/password.js'
 import type { Clock } from './sim/clock.js'
 import { ManualClock, RealClock } from './sim/clock.js'
 import { Random } from './sim/random.js'
@@ -373,6 +374,7 @@ export class Store extends Namespace {
       restartMember: (name) => store!.restart(name),
       leaderName: () => store!.leaderName(),
       quiet: () => slots.every((s) => s.member === undefined || s.member.idle),
+      realTimeWork: passwordsDerived,
     }
     sim = new Simulation<Message>(host, clock, network, random)
     const kv = new KVService(() => store!.endpoint(), limits, () => clock.hold?.() ?? (() => undefined), { run: (send) => store!.defaultTokens.run(send) })

@@ -25,11 +25,33 @@ function unb64(s: string): Uint8Array {
   return out
 }
 
+/** Derivations under way, and what settles when the last one ends. */
+let derivations = 0
+let allDerived: { promise: Promise<void>; resolve: () => void } | undefined
+
+/**
+ * Settles when no password derivation is under way (now, if none is). Derivations run on
+ * the host's crypto threads, in real time: a simulation on a manual clock waits for them
+ * rather than letting cluster time run past a request that is still being hashed.
+ */
+export function passwordsDerived(): Promise<void> | undefined {
+  return derivations === 0 ? undefined : allDerived?.promise
+}
+
 async function derive(password: string, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
-  const subtle = globalThis.crypto.subtle
-  const key = await subtle.importKey('raw', encoder.encode(password), 'PBKDF2', false, ['deriveBits'])
-  const bits = await subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: salt as Uint8Array<ArrayBuffer>, iterations }, key, 256)
-  return new Uint8Array(bits)
+  if (derivations++ === 0) {
+    let resolve!: () => void
+    const promise = new Promise<void>((r) => (resolve = r))
+    allDerived = { promise, resolve }
+  }
+  try {
+    const subtle = globalThis.crypto.subtle
+    const key = await subtle.importKey('raw', encoder.encode(password), 'PBKDF2', false, ['deriveBits'])
+    const bits = await subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: salt as Uint8Array<ArrayBuffer>, iterations }, key, 256)
+    return new Uint8Array(bits)
+  } finally {
+    if (--derivations === 0) allDerived?.resolve()
+  }
 }
 
 /** Hashes `password` with a fresh random salt. */

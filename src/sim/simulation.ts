@@ -22,6 +22,12 @@ export interface SimulationHost {
   leaderName(): string | undefined
   /** True when no member has work pending that needs no time to pass. */
   quiet(): boolean
+  /**
+   * Work of the Store's that runs in real time off the event loop (password hashing), as a
+   * promise that settles when it is done; `undefined` when there is none. Settling waits
+   * for it, so a manual clock never moves while such work is under way.
+   */
+  realTimeWork?(): Promise<void> | undefined
 }
 
 /** Yields to the event loop once (a macrotask), so queued I/O and microtasks run. */
@@ -139,6 +145,8 @@ export class Simulation<M = unknown> {
     // during a whole turn while every member was idle (or nothing is in flight at all).
     let prev = -1
     for (let i = 0; i < maxTurns; i++) {
+      const work = this.host.realTimeWork?.()
+      if (work !== undefined) await work
       await yieldToEventLoop()
       const moved = this.moved()
       if (this.host.quiet() && (this.network.stats().inFlight === 0 || moved === prev)) {

@@ -212,3 +212,25 @@ test('tokens last 5 minutes unused by default', async () => {
     await store.close()
   }
 })
+
+describe('password hashing under a manual clock', () => {
+  test('hashing runs in real time but takes no cluster time: settling waits for it', async () => {
+    const store = await Store.open({ members: 3, clock: 'manual', seed: 21, requestTimeoutMs: 1_000 })
+    try {
+      const clock = store.sim.clock
+      const t0 = clock.now()
+      let done = false
+      const added = store.auth.userAdd({ name: 'hashed', password: 'secret' }).then(() => (done = true))
+      // without waiting for the PBKDF2 derivation, the clock would run past it in 10 ms steps
+      assert.ok(await store.sim.until(() => done, 20_000))
+      await added
+      assert.equal(clock.now() - t0, 0, 'no cluster time passed while the password was hashed')
+      const changed = store.auth.userChangePassword({ name: 'hashed', password: 'other' })
+      await store.sim.settle()
+      assert.equal(clock.now() - t0, 0)
+      await changed
+    } finally {
+      await store.close()
+    }
+  })
+})
