@@ -141,7 +141,8 @@ export type MemberEvent =
 interface Pending {
   resolve(value: unknown): void
   reject(err: unknown): void
-  timer: TimerHandle
+  /** When it times out (the clock's time): submission time plus the request timeout. */
+  deadline: number
 }
 
 interface ReadWaiter {
@@ -245,6 +246,8 @@ export class Member implements KVServer, LeaseServer {
   private ticker: TimerHandle | undefined
   private readonly applyLock = new Mutex()
   private readonly pending = new Map<string, Pending>()
+  /** The timer of the oldest proposal's timeout ({@link armPendingTimer}); undefined while none waits. */
+  private pendingTimer: TimerHandle | undefined
   private counter = 0
   private incarnation = ''
   private lead: string = NONE
@@ -602,7 +605,6 @@ export class Member implements KVServer, LeaseServer {
         const p = this.pending.get(req.header.id)
         if (p) {
           this.pending.delete(req.header.id)
-          p.timer.cancel()
           const o = outcome
           answers.push(() => (o.ok ? p.resolve(o.value) : p.reject(o.error)))
         }
@@ -690,23 +692,42 @@ export class Member implements KVServer, LeaseServer {
    * refuses it (no leader, a leadership transfer: etcd's Unavailable errors).
    */
   private submit<T>(id: string, send: () => void): Promise<T> {
+    const timeout = this.cfg.timing.requestTimeoutMs
     const result = new Promise<T>((resolve, reject) => {
-      const timer = this.cfg.clock.setTimer(this.cfg.timing.requestTimeoutMs, () => {
-        if (this.pending.delete(id)) reject(etcdError(this.lead === NONE ? 'TimeoutDueToLeaderFail' : 'Timeout'))
-      })
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline: this.cfg.clock.now() + timeout })
     })
+    if (this.pendingTimer === undefined) this.armPendingTimer(timeout)
     try {
       send()
     } catch (err) {
-      const p = this.pending.get(id)
       this.pending.delete(id)
-      p?.timer.cancel()
       if (err instanceof RaftError) throw etcdError(this.lead === NONE ? 'NoLeader' : 'LeaderChanged', { cause: err })
       throw err
     }
     this.kick()
     return result
+  }
+
+  /**
+   * One timer for every proposal's timeout rather than one each: all wait the same
+   * request timeout, so `pending` (in submission order) is in deadline order too. The
+   * timer is due at the oldest proposal's deadline; it fails the proposals whose deadline
+   * has come and is armed again for the next one.
+   */
+  private armPendingTimer(ms: number): void {
+    this.pendingTimer = this.cfg.clock.setTimer(ms, () => {
+      this.pendingTimer = undefined
+      const now = this.cfg.clock.now()
+      for (const [id, p] of this.pending) {
+        // (a sub-microsecond tolerance: `now + (deadline - now)` may round below the deadline)
+        if (p.deadline - now > 1e-6) {
+          this.armPendingTimer(p.deadline - now)
+          return
+        }
+        this.pending.delete(id)
+        p.reject(etcdError(this.lead === NONE ? 'TimeoutDueToLeaderFail' : 'Timeout'))
+      }
+    })
   }
 
   /** Waits until this member may serve a linearizable read: a ReadIndex round confirmed by a quorum, then applied up to its index. */
@@ -1083,7 +1104,6 @@ export class Member implements KVServer, LeaseServer {
     const p = this.pending.get(header.id)
     if (!p) return
     this.pending.delete(header.id)
-    p.timer.cancel()
     answers.push(() => (outcome.ok ? p.resolve(outcome.value) : p.reject(outcome.error)))
   }
 
@@ -1410,10 +1430,9 @@ export class Member implements KVServer, LeaseServer {
     this.ticker?.cancel()
     this.removalTimer?.cancel()
     this.cfg.network.unregister(this.name)
-    for (const [, p] of this.pending) {
-      p.timer.cancel()
-      p.reject(reason)
-    }
+    this.pendingTimer?.cancel()
+    this.pendingTimer = undefined
+    for (const [, p] of this.pending) p.reject(reason)
     this.pending.clear()
     for (const w of this.leaderWaiters) {
       w.timer.cancel()
