@@ -68,6 +68,37 @@ describe('RaftStorage', () => {
     assert.equal(b.memory.lastIndex(), 6)
     await db.close()
   })
+
+  it('keeps the log format: keys are the index as 8 big-endian bytes, and such logs load back', async () => {
+    const bigKey = (i: number): Uint8Array => {
+      const k = new Uint8Array(8)
+      new DataView(k.buffer).setBigUint64(0, BigInt(i))
+      return k
+    }
+    const db = newDb()
+    const log = db.sublevel<Uint8Array, Uint8Array>('raft-log', { keyEncoding: 'view', valueEncoding: 'view' })
+    // written as an earlier version did: term as a big-endian float64, a type byte, the data
+    const old = (term: number, data: string): Uint8Array => {
+      const d = new TextEncoder().encode(data)
+      const v = new Uint8Array(9 + d.length)
+      new DataView(v.buffer).setFloat64(0, term)
+      v.set(d, 9)
+      return v
+    }
+    const base = 2 ** 32 - 2 // indexes cross a 32-bit boundary
+    const meta = db.sublevel<Uint8Array, Uint8Array>('raft-meta', { keyEncoding: 'view', valueEncoding: 'view' })
+    await meta.put(new TextEncoder().encode('snapshot'), encodeRecord({ index: base, term: 1, confState: { voters: ['1'], learners: [] } }))
+    await log.batch([1, 2, 3].map((d) => ({ type: 'put' as const, key: bigKey(base + d), value: old(1, `old${d}`) })))
+    const a = await RaftStorage.open(db)
+    assert.equal(a.memory.lastIndex(), base + 3)
+    assert.deepEqual(a.memory.entries(base + 1, base + 4, Infinity).map((e) => new TextDecoder().decode(e.data)), ['old1', 'old2', 'old3'])
+    await a.storage.save({ entries: [ent(base + 3, 2, 'new3'), ent(base + 4, 2, 'new4')] })
+    const keys = (await log.keys().all()).map((k) => Buffer.from(k).toString('hex'))
+    assert.deepEqual(keys, [1, 2, 3, 4].map((d) => Buffer.from(bigKey(base + d)).toString('hex')))
+    const b = await RaftStorage.open(db)
+    assert.deepEqual(b.memory.entries(base + 1, base + 5, Infinity).map((e) => new TextDecoder().decode(e.data)), ['old1', 'old2', 'new3', 'new4'])
+    await db.close()
+  })
 })
 
 describe('record codec', () => {
