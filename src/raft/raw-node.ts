@@ -107,6 +107,19 @@ export class RawNode {
     )
   }
 
+  /**
+   * Proposes several entries in one message (etcd-io/raft's `MsgProp` carries many): the
+   * leader appends them together and sends them to its followers in one round, instead of
+   * one append and one round of messages per entry. All are accepted or none: throws like
+   * {@link propose}. An empty list proposes nothing.
+   */
+  proposeAll(data: readonly Uint8Array[]): void {
+    if (data.length === 0) return
+    this.raft.step(
+      makeMessage({ type: 'MsgProp', from: this.raft.id, entries: data.map((d) => ({ term: 0, index: 0, type: 'Normal' as const, data: d })) }),
+    )
+  }
+
   /** Proposes a membership change; throws like {@link propose}. */
   proposeConfChange(cc: ConfChange): void {
     this.raft.step(

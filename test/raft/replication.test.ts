@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { RawNode } from '../../src/raft/index.js'
-import { Network, logOf, storageWith } from './network.js'
+import { Network, b, logOf, storageWith } from './network.js'
 
 describe('log replication', () => {
   test('Figure 8: a leader never commits an entry of an older term by counting replicas', () => {
@@ -55,6 +55,30 @@ describe('log replication', () => {
     net.stabilize()
     for (const id of net.ids()) assert.deepEqual(net.node(id).applied.map((e) => e.data), ['b'])
     net.checkLogMatching()
+  })
+
+  test('proposeAll appends several entries in order and replicates them in one append per follower', () => {
+    const net = new Network(['1', '2', '3'])
+    net.campaign('1')
+    net.stabilize()
+    let appends = 0
+    net.filter = (m) => {
+      if (m.type === 'MsgApp' && m.entries.length > 0) appends++
+      return false
+    }
+    const leader = net.node('1').rn
+    leader.proposeAll([])
+    assert.equal(leader.hasReady(), false, 'an empty list proposes nothing')
+    leader.proposeAll([b('x'), b('y'), b('z')])
+    net.stabilize()
+    net.filter = undefined
+    assert.equal(appends, 2, 'one append carrying all three to each follower')
+    for (const id of net.ids()) assert.deepEqual(net.node(id).applied.map((e) => e.data).slice(-3), ['x', 'y', 'z'], id)
+    net.checkLogMatching()
+    // a follower forwards the whole batch to the leader
+    net.node('2').rn.proposeAll([b('p'), b('q')])
+    net.stabilize()
+    for (const id of net.ids()) assert.deepEqual(net.node(id).applied.map((e) => e.data).slice(-2), ['p', 'q'], id)
   })
 
   test('once an entry of the current term commits, earlier entries commit with it', () => {
