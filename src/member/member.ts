@@ -679,12 +679,12 @@ export class Member implements KVServer, LeaseServer {
     this.assertRunning()
     // etcd's processInternalRaftRequestOnce: the sender's credentials ride in the entry's header
     const ai = token === undefined ? undefined : this.authStore.authInfo(token)
-    await this.checkQuota(body)
-    await this.waitForLeader()
-    this.assertRunning()
     const id = `${this.incarnation}.${++this.counter}`
     const req: InternalRequest = { header: { memberId: this.id, id, ...(ai ? { username: ai.username, authRevision: ai.revision } : {}) }, ...body }
     const data = encodeRecord(req)
+    await this.checkQuota(body, data.length)
+    await this.waitForLeader()
+    this.assertRunning()
     return this.submit<T>(id, () => this.queueProposal(id, data))
   }
 
@@ -1290,19 +1290,19 @@ export class Member implements KVServer, LeaseServer {
     if (this.alarmStore.has('NOSPACE') && needsSpace(req)) throw etcdError('NoSpace')
   }
 
-  /**
-   * etcd's quotaKVServer: a write that needs space and would take the backend past the quota
-   * raises the NOSPACE alarm through Raft and fails with `etcdserver: mvcc: database space exceeded`.
-   */
   /** Bytes of entry data (plus overhead) this member logged: the quota's estimate grows with it. */
   private loggedBytes = 0
   /** The last exact database size and `loggedBytes` then (none: measure before the next write). */
   private spaceMeasure: { dbSize: number; loggedBytes: number } | undefined
 
-  private async checkQuota(body: InternalRequestBody): Promise<void> {
+  /**
+   * etcd's quotaKVServer: a write that needs space and would take the backend past the quota
+   * raises the NOSPACE alarm through Raft and fails with `etcdserver: mvcc: database space exceeded`.
+   * `size` is the encoded request's length (encoded once, for the proposal too).
+   */
+  private async checkQuota(body: InternalRequestBody, size: number): Promise<void> {
     const quota = this.cfg.quotaBackendBytes ?? 0
     if (quota <= 0 || !needsSpace(body)) return
-    const size = encodeRecord(body).length
     // Measuring reads the whole database, so between measurements the size is bounded from
     // above: each logged entry is stored at most twice (Raft log, then applied records) plus
     // per-record overhead. Only a bound over the quota measures again, exactly.
