@@ -443,12 +443,16 @@ export class Member implements KVServer, LeaseServer {
     if (rd.committedEntries.length > 0) {
       const answers: (() => void)[] = []
       this.kv.beginBatch()
-      for (const e of rd.committedEntries) {
-        await this.applyEntry(e, answers)
-        if (this.stopped) return
-      }
-      await this.applyLock.run(() => this.kv.flush())
-      if (this.stopped) return
+      // one turn of the apply lock for the whole batch, not one per entry
+      const applied = await this.applyLock.run(async () => {
+        for (const e of rd.committedEntries) {
+          await this.applyEntry(e, answers)
+          if (this.stopped) return false
+        }
+        await this.kv.flush()
+        return true
+      })
+      if (!applied || this.stopped) return
       for (const answer of answers) answer()
     }
     // 4. linearizable reads whose index is known
@@ -568,6 +572,7 @@ export class Member implements KVServer, LeaseServer {
     return 0
   }
 
+  /** Applies one committed entry; the caller holds the apply lock. */
   private async applyEntry(e: Entry, answers: (() => void)[]): Promise<void> {
     if (e.index <= this.kv.consistentIndex) {
       // already in the state (restart, or a snapshot that ran ahead of this entry)
@@ -575,7 +580,7 @@ export class Member implements KVServer, LeaseServer {
       this.notifyApplied()
       return
     }
-    await this.applyLock.run(async () => {
+    await (async () => {
       if (e.type === 'ConfChange') {
         const cc = decodeConfChange(e.data)
         if (cc.context.length > 0) return this.applyMembershipChange(e.index, cc, answers)
@@ -611,7 +616,7 @@ export class Member implements KVServer, LeaseServer {
           answers.push(() => (o.ok ? p.resolve(o.value) : p.reject(o.error)))
         }
       }
-    })
+    })()
     this.appliedIndex = e.index
     this.notifyApplied()
   }
