@@ -28,17 +28,88 @@ function keyIndex(k: Uint8Array): number {
 
 const TYPE_CODE: Record<EntryType, number> = { Normal: 0, ConfChange: 1 }
 
-function encodeEntry(e: Entry): Uint8Array {
-  const out = new Uint8Array(9 + e.data.length)
-  new DataView(out.buffer).setFloat64(0, e.term)
-  out[8] = TYPE_CODE[e.type]
-  out.set(e.data, 9)
-  return out
-}
-
+/**
+ * A legacy record (one entry per key, as earlier versions wrote every entry): the term as a
+ * big-endian float64, a type byte, the data. Still read; no longer written.
+ */
 function decodeEntry(index: number, b: Uint8Array): Entry {
   const term = new DataView(b.buffer, b.byteOffset, 8).getFloat64(0)
   return { index, term, type: b[8] === 1 ? 'ConfChange' : 'Normal', data: b.slice(9) }
+}
+
+/**
+ * The first byte of a chunk record (all entries one save wrote). A legacy record (one entry,
+ * {@link decodeEntry}) starts with the float64 of a non-negative term, whose sign bit is 0,
+ * so its first byte is at most 0x7F and can never be this marker.
+ */
+const CHUNK = 0xc1
+
+function varintSize(n: number): number {
+  let size = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    size++
+  }
+  return size
+}
+
+function putVarint(out: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    out[pos++] = (n % 0x80) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  out[pos++] = n
+  return pos
+}
+
+/**
+ * Encodes consecutive entries as one record: the marker, a varint count, then per entry its
+ * term (varint), type byte, data length (varint) and data. The key holds the first index.
+ */
+export function encodeChunk(entries: readonly Entry[]): Uint8Array {
+  let size = 1 + varintSize(entries.length)
+  for (const e of entries) size += varintSize(e.term) + 1 + varintSize(e.data.length) + e.data.length
+  const out = new Uint8Array(size)
+  out[0] = CHUNK
+  let pos = putVarint(out, 1, entries.length)
+  for (const e of entries) {
+    pos = putVarint(out, pos, e.term)
+    out[pos++] = TYPE_CODE[e.type]
+    pos = putVarint(out, pos, e.data.length)
+    out.set(e.data, pos)
+    pos += e.data.length
+  }
+  return out
+}
+
+/** Decodes one log record stored under `first`: a chunk of entries, or one legacy entry. */
+export function decodeLogRecord(first: number, b: Uint8Array): Entry[] {
+  if (b[0] !== CHUNK) return [decodeEntry(first, b)]
+  let pos = 1
+  const varint = (): number => {
+    let n = 0
+    let scale = 1
+    for (;;) {
+      assert(pos < b.length, 'raft log record is complete')
+      const byte = b[pos++]!
+      n += (byte & 0x7f) * scale
+      if (byte < 0x80) return n
+      scale *= 0x80
+    }
+  }
+  const count = varint()
+  const out: Entry[] = []
+  for (let i = 0; i < count; i++) {
+    const term = varint()
+    assert(pos < b.length, 'raft log record is complete')
+    const type: EntryType = b[pos++] === 1 ? 'ConfChange' : 'Normal'
+    const len = varint()
+    assert(pos + len <= b.length, 'raft log record is complete')
+    out.push({ index: first + i, term, type, data: b.slice(pos, pos + len) })
+    pos += len
+  }
+  assert(pos === b.length, 'raft log record has no trailing bytes')
+  return out
 }
 
 /** What a member persists for one Ready. */
@@ -48,11 +119,21 @@ export interface RaftPersist {
   snapshot?: Snapshot
 }
 
-/** The Raft log and hard state of one member, on its database. */
+/**
+ * The Raft log and hard state of one member, on its database. The log is stored as one record
+ * per save (a chunk of consecutive entries, keyed by its first index), so a Ready's entries
+ * cost one database write and one later delete however many there are.
+ */
 export class RaftStorage {
   private readonly log: Bucket
   private readonly meta: Bucket
   private lastIndex = 0
+  /**
+   * The first index of every log record on disk, ascending. Record i holds live entries
+   * `[starts[i], starts[i + 1] - 1]` (the last one up to `lastIndex`); entries it holds beyond
+   * that are a stale tail a later record replaced.
+   */
+  private starts: number[] = []
 
   private constructor(
     private readonly db: Database,
@@ -77,45 +158,72 @@ export class RaftStorage {
       snapIndex = metadata.index
       confState = metadata.confState
     }
-    const entries: Entry[] = []
-    for await (const [k, v] of s.log.iterator({ gt: indexKey(snapIndex) })) {
-      entries.push(decodeEntry(keyIndex(k), v))
+    // Records apply in key order the way Raft appends: a record starting at i replaces every
+    // loaded entry >= i. A record whose successor starts at or below snapIndex + 1 holds only
+    // entries the snapshot covers, so it is not decoded.
+    let entries: Entry[] = []
+    let pending: [number, Uint8Array] | undefined
+    const apply = (start: number, value: Uint8Array | undefined): void => {
+      const first = entries.length > 0 ? entries[0]!.index : start
+      const last = entries.length > 0 ? entries[entries.length - 1]!.index : start - 1
+      if (start > last + 1) {
+        // a gap is only allowed below the snapshot (an older version cleared up to it after the batch)
+        assert(start <= snapIndex + 1, `persisted raft log is contiguous (record at ${start} after ${last})`)
+        entries = []
+      } else if (start <= first) entries = []
+      else entries.length = start - first
+      if (value !== undefined) for (const e of decodeLogRecord(start, value)) entries.push(e)
     }
+    for await (const [k, v] of s.log.iterator()) {
+      const start = keyIndex(k)
+      s.starts.push(start)
+      if (pending !== undefined) apply(pending[0], start <= snapIndex + 1 ? undefined : pending[1])
+      pending = [start, v]
+    }
+    if (pending !== undefined) apply(pending[0], pending[1])
+    let skip = 0
+    while (skip < entries.length && entries[skip]!.index <= snapIndex) skip++
+    if (skip > 0) entries = entries.slice(skip)
     for (let i = 1; i < entries.length; i++) assert(entries[i]!.index === entries[i - 1]!.index + 1, 'persisted raft log is contiguous')
-    if (entries.length > 0) memory.append(entries)
+    if (entries.length > 0) {
+      assert(entries[0]!.index === snapIndex + 1, `persisted raft log starts after the snapshot (${entries[0]!.index}, snapshot ${snapIndex})`)
+      memory.append(entries)
+    }
     s.lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : snapIndex
     if (hsBytes !== undefined) memory.setHardState(decodeRecord<HardState>(hsBytes))
-    const fresh = hsBytes === undefined && snapBytes === undefined && entries.length === 0
+    const fresh = hsBytes === undefined && snapBytes === undefined && s.starts.length === 0
     return { storage: s, memory, fresh, ...(confState ? { confState } : {}) }
   }
 
   /**
-   * Persists one Ready's snapshot, entries and hard state in one batch. New entries replace
-   * any persisted entries at or after their first index (a leader overwrote our tail).
+   * Persists one Ready's snapshot, entries and hard state in one batch: the entries as one
+   * record. New entries replace any persisted entries at or after their first index (a leader
+   * overwrote our tail): records starting there are deleted, and an earlier record reaching
+   * past it keeps a stale tail that loading replaces.
    */
   async save(p: RaftPersist): Promise<void> {
     const ops: BackendOp[] = []
-    let clearUpTo = 0
     if (p.snapshot !== undefined && p.snapshot.metadata.index > 0) {
-      const snapIndex = p.snapshot.metadata.index
       ops.push({ type: 'put', bucket: this.meta, key: SNAPSHOT, value: encodeRecord(p.snapshot.metadata) })
-      // a received snapshot replaces the whole log: drop any tail beyond it in this same batch
-      for (let i = snapIndex + 1; i <= this.lastIndex; i++) ops.push({ type: 'del', bucket: this.log, key: indexKey(i) })
-      this.lastIndex = snapIndex
-      clearUpTo = snapIndex
+      // a received snapshot replaces the whole log, in this same batch
+      for (const start of this.starts) ops.push({ type: 'del', bucket: this.log, key: indexKey(start) })
+      this.starts = []
+      this.lastIndex = p.snapshot.metadata.index
     }
     if (p.entries.length > 0) {
       const first = p.entries[0]!.index
       assert(first <= this.lastIndex + 1, `raft log gap: appending ${first} after ${this.lastIndex}`)
-      for (const e of p.entries) ops.push({ type: 'put', bucket: this.log, key: indexKey(e.index), value: encodeEntry(e) })
-      const newLast = p.entries[p.entries.length - 1]!.index
-      for (let i = newLast + 1; i <= this.lastIndex; i++) ops.push({ type: 'del', bucket: this.log, key: indexKey(i) })
-      this.lastIndex = newLast
+      const starts = this.starts
+      while (starts.length > 0 && starts[starts.length - 1]! >= first) {
+        const start = starts.pop()!
+        if (start !== first) ops.push({ type: 'del', bucket: this.log, key: indexKey(start) })
+      }
+      ops.push({ type: 'put', bucket: this.log, key: indexKey(first), value: encodeChunk(p.entries) })
+      starts.push(first)
+      this.lastIndex = p.entries[p.entries.length - 1]!.index
     }
     if (p.hardState !== undefined) ops.push({ type: 'put', bucket: this.meta, key: HARD_STATE, value: encodeRecord(p.hardState) })
     if (ops.length > 0) await writeBuckets(this.db, ops)
-    // Entries at or below the snapshot are ignored on load; removing them is only cleanup.
-    if (clearUpTo > 0) await this.log.clear({ lte: indexKey(clearUpTo) })
   }
 
   /**
@@ -130,9 +238,25 @@ export class RaftStorage {
     return n
   }
 
-  /** Records a snapshot taken at `metadata.index` and drops persisted entries up to `compactTo`. */
+  /**
+   * Records a snapshot taken at `metadata.index` and deletes the log records all of whose live
+   * entries are at or below `compactTo`, in one batch. A record straddling `compactTo` stays
+   * (entries at or below the snapshot are ignored on load).
+   */
   async compact(metadata: SnapshotMetadata, compactTo: number): Promise<void> {
-    await this.meta.put(SNAPSHOT, encodeRecord(metadata))
-    await this.log.clear({ lte: indexKey(compactTo) })
+    const ops: BackendOp[] = [{ type: 'put', bucket: this.meta, key: SNAPSHOT, value: encodeRecord(metadata) }]
+    const starts = this.starts
+    let drop = 0
+    while (drop < starts.length && (drop + 1 < starts.length ? starts[drop + 1]! - 1 : this.lastIndex) <= compactTo) {
+      ops.push({ type: 'del', bucket: this.log, key: indexKey(starts[drop]!) })
+      drop++
+    }
+    if (drop > 0) this.starts = starts.slice(drop)
+    await writeBuckets(this.db, ops)
+  }
+
+  /** The number of log records on disk (each save of entries writes one). */
+  get logRecords(): number {
+    return this.starts.length
   }
 }

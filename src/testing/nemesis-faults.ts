@@ -7,6 +7,7 @@
  * @module
  */
 import { MemoryLevel } from 'memory-level'
+import { decodeLogRecord, encodeChunk } from '../member/raft-storage.js'
 import type { Clock, TimerHandle } from '../sim/clock.js'
 
 /** How the next batch written to a {@link NemesisLevel} fails. */
@@ -46,6 +47,20 @@ function isLogKey(key: unknown): boolean {
 }
 
 /**
+ * What a torn write stores of a batch: a prefix of the entries of a pure Raft log append (one
+ * record per save, so a prefix of that record's entries, `keep` modulo their count), or
+ * `undefined` for any other batch (atomic: nothing of it is stored).
+ */
+function tornAppend(ops: BatchOp[], keep: number): BatchOp[] | undefined {
+  const op = ops[0]
+  if (ops.length !== 1 || op === undefined || op.type !== 'put' || !isLogKey(op.key) || !(op.value instanceof Uint8Array)) return undefined
+  const entries = decodeLogRecord(0, op.value)
+  if (entries.length < 2) return undefined
+  const n = keep % entries.length
+  return n === 0 ? [] : [{ ...op, value: encodeChunk(entries.slice(0, n)) }]
+}
+
+/**
  * A memory-level database whose next batch can be made to fail ({@link NemesisLevel.inject}).
  * A member writes each Raft Ready and each group of applied entries as one batch, so a
  * failed batch is a failed fsync: the member must stop, not continue with state it did not
@@ -66,9 +81,8 @@ export class NemesisLevel extends MemoryLevel<Uint8Array, Uint8Array> {
       const armed = this.armed
       if (armed === undefined) return original(ops, options)
       this.armed = undefined
-      if (armed.fault === 'torn' && ops.length > 1 && ops.every((op) => op.type === 'put' && isLogKey(op.key))) {
-        await original(ops.slice(0, armed.keep % ops.length), options)
-      }
+      const torn = armed.fault === 'torn' ? tornAppend(ops, armed.keep) : undefined
+      if (torn !== undefined) await original(torn, options)
       this.fired[armed.fault]++
       this.onFired?.(armed.fault)
       throw new InjectedWriteError(armed.fault)
