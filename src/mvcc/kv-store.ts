@@ -127,7 +127,10 @@ class StoreState {
   /** True between `beginBatch()` and `flush()`: ended writes are buffered, not stored. */
   batching = false
   /** Records of ended but unflushed writes, readable like stored ones (etcd's batchTx buffer). */
-  readonly unflushed = new Map<string, KeyValue>()
+  readonly unflushed = new RecordBuffer()
+  /** Flushes under way, and how many of the oldest buffered records they store between them. */
+  flushing = 0
+  claimedRecords = 0
   /** Backend writes waiting for `flush()`, in order. */
   unflushedOps: BackendOp[] = []
 
@@ -183,7 +186,7 @@ class StoreState {
     end: RangeEnd,
     curRev: number,
     opts: RangeOptions,
-    pending?: ReadonlyMap<string, KeyValue>,
+    pending?: RecordBuffer,
   ): RangeResult | Promise<RangeResult> {
     let rev = opts.rev ?? 0
     if (rev > curRev) throw etcdError('FutureRev')
@@ -191,7 +194,8 @@ class StoreState {
     if (rev < this.compactMainRev) throw etcdError('Compacted')
     if (opts.count === true) return { kvs: [], rev: curRev, count: this.index.countRevisions(key, end, rev) }
     const unflushed = this.unflushed.size > 0 ? this.unflushed : undefined
-    const buffered = pending !== undefined || unflushed !== undefined
+    const own = pending !== undefined && pending.size > 0 ? pending : undefined
+    const buffered = own !== undefined || unflushed !== undefined
     if (end === undefined && this.backend.syncReads) {
       // the hot path of a point read: no intermediate arrays
       const ki = this.index.keyIndex(key)
@@ -217,10 +221,9 @@ class StoreState {
       if (raw[i] !== undefined) continue
       const r = revs[i]!
       if (buffered) {
-        const id = revisionId(r)
-        const own = pending?.get(id) ?? unflushed?.get(id)
-        if (own !== undefined) {
-          kvs[i] = own
+        const kv = own?.get(r) ?? unflushed?.get(r)
+        if (kv !== undefined) {
+          kvs[i] = kv
           continue
         }
       }
@@ -259,7 +262,7 @@ class StoreState {
     end: RangeEnd,
     curRev: number,
     opts: RangeOptions,
-    pending?: ReadonlyMap<string, KeyValue>,
+    pending?: RecordBuffer,
   ): Promise<RangeResult> {
     try {
       const r = this.readRange(key, end, curRev, opts, pending)
@@ -367,7 +370,7 @@ export class KVStore {
       const missing: Uint8Array[] = []
       const missingAt: number[] = []
       revs.forEach((r, i) => {
-        const own = s.unflushed.size > 0 ? s.unflushed.get(revisionId(r)) : undefined
+        const own = s.unflushed.get(r)
         // an unflushed tombstone is buffered with modRevision 0 (a put's is its revision)
         if (own !== undefined) out[i] = own.modRevision === 0 ? deleteEvent(own.key, r.main) : { type: 'PUT', kv: own }
         else {
@@ -413,14 +416,24 @@ export class KVStore {
     if (s.unflushedOps.length === 0) return
     const ops = s.unflushedOps
     s.unflushedOps = []
+    // the records buffered so far belong to these ops or to those of flushes still under way
+    s.claimedRecords = s.unflushed.size
+    s.flushing++
     try {
       await s.backend.write(lastMetaWrites(ops, s.backend.meta))
     } catch (err) {
       s.fail(err)
       throw err
+    } finally {
+      s.flushing--
     }
-    // only records stored by this flush leave the buffer (a later batch may have begun meanwhile)
-    for (const op of ops) if (op.type === 'put' && op.bucket === s.backend.key) s.unflushed.delete(revisionId(decodeRevision(op.key)))
+    // once no flush is under way, every claimed record is stored and leaves the buffer (records
+    // of a batch begun meanwhile stay); until then they stay too, harmlessly: they are the
+    // same bytes the backend now holds
+    if (s.flushing === 0) {
+      s.unflushed.dropFirst(s.claimedRecords)
+      s.claimedRecords = 0
+    }
   }
 
   /** Begins a write; the caller ends it before beginning the next one or compacting. */
@@ -617,13 +630,58 @@ async function deleteCompacted(s: StoreState, rev: number, keep: RevisionSet): P
   }
 }
 
+/**
+ * Records written but not in the backend yet, by revision. Appending is cheap (two array
+ * pushes); the lookup map is built on the first lookup, which most batches never need: a
+ * current value is read through the index's kept record instead.
+ */
+class RecordBuffer {
+  readonly #revs: Revision[] = []
+  readonly #kvs: KeyValue[] = []
+  #index: Map<string, KeyValue> | undefined = undefined
+
+  /** Number of records held. */
+  get size(): number {
+    return this.#revs.length
+  }
+
+  add(rev: Revision, kv: KeyValue): void {
+    this.#revs.push(rev)
+    this.#kvs.push(kv)
+    this.#index?.set(revisionId(rev), kv)
+  }
+
+  /** The record at `rev`, if held. */
+  get(rev: Revision): KeyValue | undefined {
+    if (this.#revs.length === 0) return undefined
+    if (this.#index === undefined) {
+      this.#index = new Map()
+      for (let i = 0; i < this.#revs.length; i++) this.#index.set(revisionId(this.#revs[i]!), this.#kvs[i]!)
+    }
+    return this.#index.get(revisionId(rev))
+  }
+
+  forEach(fn: (rev: Revision, kv: KeyValue) => void): void {
+    for (let i = 0; i < this.#revs.length; i++) fn(this.#revs[i]!, this.#kvs[i]!)
+  }
+
+  /** Drops the `n` oldest records (a flush stored them). */
+  dropFirst(n: number): void {
+    if (n <= 0) return
+    this.#revs.splice(0, n)
+    this.#kvs.splice(0, n)
+    this.#index = undefined
+  }
+}
+
 /** The open write of a store (etcd's `storeTxnWrite`). */
 class StoreTxnWrite implements TxnWrite {
   readonly beginRev: number
   readonly #s: StoreState
   readonly #ops: BackendOp[] = []
   readonly #changes: Event[] = []
-  readonly #pending = new Map<string, KeyValue>()
+  /** This write's records, for its own reads and the group commit's buffer (created on first use). */
+  #pending: RecordBuffer | undefined = undefined
   #ended = false
 
   constructor(s: StoreState) {
@@ -654,7 +712,7 @@ class StoreTxnWrite implements TxnWrite {
     this.#ops.push({ type: 'put', bucket: this.#s.backend.key, key: encodeRevision(idxRev), value: record })
     this.#s.index.put(key, idxRev, this.#s.keepRecords ? record : undefined)
     this.#changes.push({ type: 'PUT', kv })
-    this.#pending.set(revisionId(idxRev), kv)
+    ;(this.#pending ??= new RecordBuffer()).add(idxRev, kv)
     return rev
   }
 
@@ -682,7 +740,7 @@ class StoreTxnWrite implements TxnWrite {
     if (meta.extra !== undefined) ops.push(...meta.extra)
     if (s.batching) {
       // group commit: visible now, stored by the next flush()
-      for (const [id, kv] of this.#pending) s.unflushed.set(id, kv)
+      this.#pending?.forEach((rev, kv) => s.unflushed.add(rev, kv))
       for (const op of ops) s.unflushedOps.push(op)
       s.activeWrite = undefined
       if (changed) s.currentRev = this.beginRev + 1
@@ -711,7 +769,7 @@ class StoreTxnWrite implements TxnWrite {
       value: encodeKeyValue({ key, value: EMPTY, createRevision: 0, modRevision: 0, version: 0, lease: '0' }),
     })
     // buffered like a put's record so that a watcher's catch-up (eventsBetween) finds it before the flush
-    this.#pending.set(revisionId(idxRev), { key, value: EMPTY, createRevision: 0, modRevision: 0, version: 0, lease: '0' })
+    ;(this.#pending ??= new RecordBuffer()).add(idxRev, { key, value: EMPTY, createRevision: 0, modRevision: 0, version: 0, lease: '0' })
     const ok = this.#s.index.tombstone(key, idxRev)
     assert(ok, 'tombstone of a key the index just listed as live')
     this.#changes.push({

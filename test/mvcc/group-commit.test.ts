@@ -116,3 +116,65 @@ test('a flush stores each meta entry once, the last value written', async () => 
   await reopened.close()
   await db.close()
 })
+
+/** A memory-level whose batches wait, while `held`, until released one by one: a slow disk. */
+class GatedLevel extends MemoryLevel<Uint8Array, Uint8Array> {
+  held = false
+  readonly #waiting: (() => void)[] = []
+  /** Lets the oldest waiting batch through. */
+  releaseOne(): void {
+    this.#waiting.shift()?.()
+  }
+  override async _batch(...args: Parameters<MemoryLevel<Uint8Array, Uint8Array>['_batch']>): Promise<void> {
+    if (this.held) await new Promise<void>((go) => this.#waiting.push(go))
+    return super._batch(...args)
+  }
+}
+
+test('overlapping flushes: every buffered record stays readable until stored, at every revision', async () => {
+  const db = new GatedLevel({ keyEncoding: 'view', valueEncoding: 'view' })
+  const kv = await KVStore.open(db)
+  const write = async (key: string, value: string, index: number): Promise<void> => {
+    const w = kv.write()
+    w.put(enc(key), enc(value), '0')
+    await w.end({ consistentIndex: index })
+  }
+  const valueAt = async (key: string, rev: number): Promise<string | undefined> => {
+    const r = await kv.range(enc(key), undefined, { rev })
+    return r.kvs[0] === undefined ? undefined : dec(r.kvs[0].value)
+  }
+  kv.beginBatch()
+  await write('a', 'a1', 1) // rev 2
+  await write('a', 'a2', 2) // rev 3
+  db.held = true
+  const first = kv.flush() // still under way while the next batch is written and flushed
+  kv.beginBatch()
+  await write('a', 'a3', 3) // rev 4
+  await write('a', 'b1', 4) // rev 5
+  assert.deepEqual([await valueAt('a', 2), await valueAt('a', 3), await valueAt('a', 4), await valueAt('a', 5)], ['a1', 'a2', 'a3', 'b1'])
+  const second = kv.flush()
+  // the first flush ends while the second is under way: the second's records (a3 is not a's
+  // current value, so only the buffer or the backend has it) must still be found
+  db.releaseOne()
+  await first
+  assert.deepEqual([await valueAt('a', 2), await valueAt('a', 3), await valueAt('a', 4)], ['a1', 'a2', 'a3'])
+  db.held = false
+  db.releaseOne()
+  await second
+  assert.deepEqual([await valueAt('a', 2), await valueAt('a', 3), await valueAt('a', 4), await valueAt('a', 5)], ['a1', 'a2', 'a3', 'b1'])
+  assert.equal(await storedRecords(db), 4)
+  // a batch begun after both flushes ended stays buffered until its own flush
+  kv.beginBatch()
+  await write('a', 'a4', 5) // rev 6
+  await write('a', 'a5', 6) // rev 7
+  assert.equal(await valueAt('a', 6), 'a4')
+  await kv.flush()
+  await kv.close()
+  const reopened = await KVStore.open(db)
+  for (const [rev, want] of [[2, 'a1'], [3, 'a2'], [4, 'a3'], [5, 'b1'], [6, 'a4'], [7, 'a5']] as const) {
+    const r = await reopened.range(enc('a'), undefined, { rev })
+    assert.equal(dec(r.kvs[0]!.value), want, `a at ${rev}`)
+  }
+  await reopened.close()
+  await db.close()
+})
