@@ -118,21 +118,23 @@ test('a flush stores each meta entry once, the last value written', async () => 
 })
 
 /** A memory-level whose batches wait, while `held`, until released one by one: a slow disk. */
-class GatedLevel extends MemoryLevel<Uint8Array, Uint8Array> {
-  held = false
-  readonly #waiting: (() => void)[] = []
-  /** Lets the oldest waiting batch through. */
-  releaseOne(): void {
-    this.#waiting.shift()?.()
+function gatedLevel(): { db: MemoryLevel<Uint8Array, Uint8Array>; hold(on: boolean): void; releaseOne(): void } {
+  const db = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })
+  // abstract-level's private batch hook (what every batch reaches), wrapped on this instance
+  const impl = db as unknown as { _batch(...args: unknown[]): Promise<void> }
+  const inner = impl._batch.bind(db)
+  let held = false
+  const waiting: (() => void)[] = []
+  impl._batch = async (...args: unknown[]): Promise<void> => {
+    if (held) await new Promise<void>((go) => waiting.push(go))
+    return inner(...args)
   }
-  override async _batch(...args: Parameters<MemoryLevel<Uint8Array, Uint8Array>['_batch']>): Promise<void> {
-    if (this.held) await new Promise<void>((go) => this.#waiting.push(go))
-    return super._batch(...args)
-  }
+  return { db, hold: (on) => (held = on), releaseOne: () => waiting.shift()?.() }
 }
 
 test('overlapping flushes: every buffered record stays readable until stored, at every revision', async () => {
-  const db = new GatedLevel({ keyEncoding: 'view', valueEncoding: 'view' })
+  const gate = gatedLevel()
+  const db = gate.db
   const kv = await KVStore.open(db)
   const write = async (key: string, value: string, index: number): Promise<void> => {
     const w = kv.write()
@@ -146,7 +148,7 @@ test('overlapping flushes: every buffered record stays readable until stored, at
   kv.beginBatch()
   await write('a', 'a1', 1) // rev 2
   await write('a', 'a2', 2) // rev 3
-  db.held = true
+  gate.hold(true)
   const first = kv.flush() // still under way while the next batch is written and flushed
   kv.beginBatch()
   await write('a', 'a3', 3) // rev 4
@@ -155,11 +157,11 @@ test('overlapping flushes: every buffered record stays readable until stored, at
   const second = kv.flush()
   // the first flush ends while the second is under way: the second's records (a3 is not a's
   // current value, so only the buffer or the backend has it) must still be found
-  db.releaseOne()
+  gate.releaseOne()
   await first
   assert.deepEqual([await valueAt('a', 2), await valueAt('a', 3), await valueAt('a', 4)], ['a1', 'a2', 'a3'])
-  db.held = false
-  db.releaseOne()
+  gate.hold(false)
+  gate.releaseOne()
   await second
   assert.deepEqual([await valueAt('a', 2), await valueAt('a', 3), await valueAt('a', 4), await valueAt('a', 5)], ['a1', 'a2', 'a3', 'b1'])
   assert.equal(await storedRecords(db), 4)
