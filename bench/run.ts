@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { canCollectGarbage, collectGarbage, liveBytes, measure, type MeasureOptions, type Measurement } from './harness.js'
 import { formatFanOut, formatGoals, formatMemory, formatSection, formatSummary, goals, summarize, type MemoryRow, type Row } from './report.js'
 import { fanOut, type FanOutResult } from './watch.js'
-import { BASELINE_IDS, TARGET_IDS, openTarget, unavailable, type Bytes, type Target, type TargetId } from './targets.js'
+import { BASELINE_IDS, TARGET_IDS, loadStoreBuild, openTarget, unavailable, type Bytes, type StoreBuild, type Target, type TargetId } from './targets.js'
 import {
   KEY_BYTES,
   SCALE_WORKLOADS,
@@ -44,18 +44,21 @@ interface Plan {
   /** W7: sizes and the targets run at each (1M is too slow to load into every target). */
   scale: { size: number; targets: TargetId[] }[]
   jsonPath: string | undefined
+  /** Which pocket-etcd the Store targets run (`--src`: the sources through tsx). */
+  build: StoreBuild
   /** W6: watcher counts measured on each Store target (1 first: the reference). */
   watchers: number[]
   /** W6: budget of each writer measurement. */
   w6Measure: Omit<MeasureOptions, 'concurrency'>
 }
 
-const HELP = `usage: npm run bench -- [--quick] [--only W1,W3,...] [--targets ${TARGET_IDS.join(',')}] [--json path]
+const HELP = `usage: npm run bench -- [--quick] [--only W1,W3,...] [--targets ${TARGET_IDS.join(',')}] [--json path] [--src]
 
   --quick     short run (10k preloaded keys, 0.4 s per measurement, no 5-member target, W7 at 10k only)
   --only      workload groups: ${WORKLOAD_GROUPS.join(',')} (default: all)
   --targets   targets to run (default: all; baselines are ${BASELINE_IDS.join(', ')})
-  --json      also write the results to this path (always written to bench/results/latest.json)`
+  --json      also write the results to this path (always written to bench/results/latest.json)
+  --src       run the Store from src/ through tsx instead of the compiled dist/ (npm run bench builds it)`
 
 function parseList<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] {
   if (value === undefined) throw new Error(`${flag} needs a value`)
@@ -71,9 +74,11 @@ function parseArgs(argv: string[]): Plan {
   let groups: WorkloadGroup[] = [...WORKLOAD_GROUPS]
   let targets: TargetId[] | undefined
   let jsonPath: string | undefined
+  let build: StoreBuild = 'dist'
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--quick') quick = true
+    else if (a === '--src') build = 'src'
     else if (a === '--only') groups = parseList('--only', argv[++i], WORKLOAD_GROUPS)
     else if (a === '--targets') targets = parseList('--targets', argv[++i], TARGET_IDS)
     else if (a === '--json') {
@@ -102,6 +107,7 @@ function parseArgs(argv: string[]): Plan {
           { size: 1_000_000, targets: scaleTargets(['mem-1', 'level', 'map']) },
         ],
     jsonPath,
+    build,
     watchers: quick ? [1, 1000] : [1, 100, 1000],
     w6Measure: quick ? { warmupMs: 100, durationMs: 400, maxOps: 50_000 } : { warmupMs: 300, durationMs: 2000, maxOps: 200_000 },
   }
@@ -241,6 +247,7 @@ async function main(): Promise<void> {
   const t0 = performance.now()
   const env = `node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ${process.platform}/${process.arch}`
   console.log(`pocket-etcd bench (${plan.mode}): ${env}`)
+  console.log(await loadStoreBuild(plan.build))
   console.log(`keys ${KEY_BYTES} B, values ${VALUE_BYTES} B; grid preload ${plan.gridKeys.toLocaleString('en-US')} keys; ` +
     `${plan.measure.warmupMs} ms warm-up + ${plan.measure.durationMs} ms per measurement; targets ${plan.targets.join(', ')}`)
 

@@ -10,8 +10,9 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { existsSync, statSync } from 'node:fs'
 import { MemoryLevel } from 'memory-level'
-import { Store } from '../src/store.js'
+import type { Store } from '../src/store.js'
 import type { KVApi } from '../src/services/kv-api.js'
 import { Etcd3 } from 'etcd3'
 import { findEtcdBinary, startEtcdCluster, ETCD_MISSING } from '../test/support/etcd-process.js'
@@ -119,7 +120,28 @@ class KVApiTarget implements Target {
   }
 }
 
+/** Which pocket-etcd the Store targets run: the compiled package users install, or the sources. */
+export type StoreBuild = 'dist' | 'src'
+
+let storeClass: typeof Store | undefined
+
+/**
+ * Loads the `Store` the Store targets run: `dist` (the default) is the compiled package, what
+ * `npm install pocket-etcd` gives users (`npm run bench` builds it first); `src` is the
+ * TypeScript sources as tsx transpiles them, which adds tsx's own work to hot paths (its
+ * `keepNames` wraps every closure created). Returns a line saying which one and from when.
+ */
+export async function loadStoreBuild(build: StoreBuild): Promise<string> {
+  const url = new URL(build === 'dist' ? '../dist/store.js' : '../src/store.js', import.meta.url)
+  if (build === 'dist' && !existsSync(url)) throw new Error('dist/store.js is missing: run `npm run build` first, or pass --src')
+  storeClass = ((await import(url.href)) as { Store: typeof Store }).Store
+  if (build === 'src') return 'Store from src/ (TypeScript through tsx)'
+  return `Store from dist/ (the compiled package, built ${statSync(url).mtime.toISOString()})`
+}
+
 async function openStore(id: TargetId, members: 1 | 3 | 5, disk: boolean): Promise<Target> {
+  const Store = storeClass
+  if (Store === undefined) throw new Error('loadStoreBuild() first')
   let dir: string | undefined
   if (disk) dir = await mkdtemp(join(tmpdir(), 'pocket-etcd-bench-'))
   const store = await Store.open(dir === undefined ? { members } : { members, dataDir: dir })
