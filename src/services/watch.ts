@@ -150,6 +150,10 @@ class ServerWatchStream implements WatchStream, WatchSink {
   push(response: WatchResponse, counted: boolean, filled?: Promise<void>): void {
     this.#queue.push(filled === undefined ? { response, counted } : { response, counted, filled })
     if (counted) this.#counted++
+    if (this.#waiter !== undefined) {
+      this.#serveWaiter()
+      return
+    }
     const wake = this.#wake
     this.#wake = undefined
     wake?.()
@@ -157,6 +161,12 @@ class ServerWatchStream implements WatchStream, WatchSink {
 
   finish(): void {
     this.#ended = true
+    const w = this.#waiter
+    if (w !== undefined) {
+      // a waiting read finds the queue empty (push serves it first): the stream is over
+      this.#waiter = undefined
+      w.resolve({ value: undefined, done: true })
+    }
     const wake = this.#wake
     this.#wake = undefined
     wake?.()
@@ -173,9 +183,14 @@ class ServerWatchStream implements WatchStream, WatchSink {
       return true
     }
     if (!this.hasRoom()) return false
-    const events: WatchEvent[] = m.events.map((e) => ({ type: e.type, kv: e.kv }))
+    const events: WatchEvent[] = new Array(m.events.length)
+    for (let i = 0; i < events.length; i++) {
+      const e = m.events[i]!
+      events[i] = { type: e.type, kv: e.kv }
+    }
+    const response: WatchResponse = { header: this.#ws.host.header(m.revision), watchId: m.watchId, created: false, canceled: false, compactRevision: 0, cancelReason: '', fragment: false, events }
     // prevKv is read now, as etcd's sendLoop does when it sends the response: a later compaction cannot take it away
-    this.push({ ...blank(this.#ws, m.revision, m.watchId), events }, true, this.#prevKv ? this.#fillPrevKv(events) : undefined)
+    this.push(response, true, this.#prevKv ? this.#fillPrevKv(events) : undefined)
     return true
   }
 
@@ -203,22 +218,76 @@ class ServerWatchStream implements WatchStream, WatchSink {
     this.finish()
   }
 
-  /** The next response; reads are served one at a time, in order. */
+  /**
+   * The next response; reads are served one at a time, in order. The common cases take no
+   * detour: a plain response already queued is returned at once, and a read of an empty
+   * queue is handed the next response by {@link push} itself.
+   */
   next(): Promise<IteratorResult<WatchResponse, undefined>> {
+    if (this.#readsUnderWay === 0) {
+      const item = this.#queue[0]
+      if (item !== undefined) {
+        if (this.#plain(item)) {
+          this.#queue.shift()
+          if (item.counted) this.#taken()
+          return Promise.resolve({ value: item.response, done: false })
+        }
+      } else if (this.#ended) {
+        return Promise.resolve({ value: undefined, done: true })
+      } else {
+        this.#readsUnderWay++
+        const p = new Promise<IteratorResult<WatchResponse, undefined>>((resolve, reject) => {
+          this.#waiter = { resolve, reject }
+        })
+        this.#reading = p.then(this.#settled, this.#settled)
+        return p
+      }
+    }
+    this.#readsUnderWay++
     const p = this.#reading.then(() => this.#next())
-    this.#reading = p.catch(() => undefined) // the caller gets the rejection through `p`
+    this.#reading = p.then(this.#settled, this.#settled) // the caller gets the rejection through `p`
     return p
+  }
+
+  /** Reads started and not settled yet: later reads wait behind them. */
+  #readsUnderWay = 0
+  readonly #settled = (): void => {
+    this.#readsUnderWay--
+  }
+  /** A read of the empty queue, waiting for the next response (see {@link next}). */
+  #waiter: { resolve(r: IteratorResult<WatchResponse, undefined>): void; reject(err: unknown): void } | undefined
+
+  /** A queued response that needs no waiting (prevKv) or splitting (fragments) before it is read. */
+  #plain(item: { response: WatchResponse; filled?: Promise<void> }): boolean {
+    return item.filled === undefined && (this.#fragmentBytes === undefined || item.response.events.length <= 1)
+  }
+
+  /** Hands the waiting read the head of the queue (just pushed), directly when it is plain. */
+  #serveWaiter(): void {
+    const w = this.#waiter
+    const item = this.#queue[0]
+    if (w === undefined || item === undefined) return
+    this.#waiter = undefined
+    if (this.#plain(item)) {
+      this.#queue.shift()
+      if (item.counted) this.#taken()
+      w.resolve({ value: item.response, done: false })
+      return
+    }
+    this.#next().then(w.resolve, w.reject)
+  }
+
+  /** A counted response left the buffer: room again, so a slow watcher may catch up. */
+  #taken(): void {
+    this.#counted--
+    this.#ws.kick()
   }
 
   async #next(): Promise<IteratorResult<WatchResponse, undefined>> {
     for (;;) {
       const item = this.#queue.shift()
       if (item !== undefined) {
-        if (item.counted) {
-          this.#counted--
-          // room again: a slow watcher may catch up
-          this.#ws.kick()
-        }
+        if (item.counted) this.#taken()
         if (item.filled !== undefined) await item.filled
         if (this.#fragmentBytes !== undefined && item.response.events.length > 1) {
           // split once its size is known (prevKv filled), as etcd's sendLoop; the rest go next

@@ -96,6 +96,22 @@ export class ServerWatcher {
   }
 }
 
+/**
+ * The events of `events` in the watcher's range: `events` itself when all are (a revision's
+ * events usually are, or it has one), a filtered copy otherwise. Shared arrays are never
+ * changed: each sink copies what it keeps.
+ */
+function inRange(w: ServerWatcher, events: readonly Event[]): Event[] {
+  let all = true
+  for (let i = 0; i < events.length; i++) {
+    if (!w.contains(events[i]!.kv.key)) {
+      all = false
+      break
+    }
+  }
+  return all ? (events as Event[]) : events.filter((e) => w.contains(e.kv.key))
+}
+
 /** Tuning of a {@link WatchableStore}. */
 export interface WatchableStoreOptions {
   clock: Clock
@@ -196,7 +212,7 @@ export class WatchableStore {
     if (rev > this.#notifiedRev) this.#notifiedRev = rev
     for (const w of this.#synced) {
       if (rev < w.minRev) continue // already delivered from history while it caught up
-      const mine = w.filter(events.filter((e) => w.contains(e.kv.key)))
+      const mine = w.filter(inRange(w, events))
       if (mine.length === 0) {
         w.minRev = rev + 1
         continue

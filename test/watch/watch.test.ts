@@ -111,6 +111,31 @@ describe('watch service', () => {
     })
   })
 
+  it('reads issued before responses exist are answered in order: plain, prevKv-filled and the end', async () => {
+    await withStore({ members: 1 }, async (store) => {
+      const plain = await store.watch.watch({ key: 'k', rangeEnd: 'l' })
+      const withPrev = await store.watch.watch({ key: 'k', rangeEnd: 'l', prevKv: true })
+      for (const s of [plain, withPrev]) assert.equal((await s.next()).value?.created, true)
+      // three reads waiting on each stream before anything is written
+      const waiting = [plain, withPrev].map((s) => [s.next(), s.next(), s.next()])
+      await store.kv.put({ key: 'k1', value: 'a' })
+      await store.kv.put({ key: 'k1', value: 'b' })
+      await plain.cancel()
+      await withPrev.cancel()
+      const [p, w] = await Promise.all(waiting.map((reads) => Promise.all(reads)))
+      assert.deepEqual(p!.map((r) => (r.done ? 'done' : r.value.canceled ? 'canceled' : r.value.events.map(show).join())), ['PUT k1=a@2', 'PUT k1=b@3', 'canceled'])
+      assert.deepEqual(w!.map((r) => (r.done ? 'done' : r.value.canceled ? 'canceled' : r.value.events.map(show).join())), ['PUT k1=a@2', 'PUT k1=b@3 (prev a@2)', 'canceled'])
+      // after the end, every read is done, also one that was already waiting
+      assert.equal((await plain.next()).done, true)
+      const late = await store.watch.watch({ key: 'z' })
+      await late.next() // created
+      const pending = late.next()
+      await late.cancel()
+      const r = await pending
+      assert.ok(r.done || r.value.canceled)
+    })
+  })
+
   it('cancel ends the stream with a canceled response, and nothing after it', async () => {
     await withStore({ members: 1 }, async (store) => {
       const s = await store.watch.watch({ key: 'a' })
