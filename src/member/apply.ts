@@ -37,7 +37,7 @@ import { checkDeleteRange, checkLeasePuts, checkPut, checkTxn } from '../auth/pe
 
 /** Something that answers MVCC ranges: the store itself or a write txn (which sees its own writes). */
 interface RangeReader {
-  range(key: Uint8Array, end: Uint8Array | undefined, opts: { limit?: number; rev?: number; count?: boolean }): Promise<RangeResult>
+  range(key: Uint8Array, end: Uint8Array | undefined, opts: { limit?: number; rev?: number; count?: boolean; keysOnly?: boolean }): Promise<RangeResult>
 }
 
 /** Looks leases up while applying; `exists('0')` is never asked. */
@@ -155,7 +155,9 @@ export class Applier {
       limit = 0 // fetch everything; sort and truncate afterwards
     }
     if (limit > 0) limit += 1 // one extra for the 'more' flag
-    const rr = await reader.range(r.key, mvccEnd(r.rangeEnd), { limit, rev: r.revision, count: r.countOnly })
+    // keys_only drops values after sorting, as etcd: sorting by value still reads them
+    const keysOnly = r.keysOnly && r.sortTarget !== 'VALUE'
+    const rr = await reader.range(r.key, mvccEnd(r.rangeEnd), { limit, rev: r.revision, count: r.countOnly, keysOnly })
     let kvs = rr.kvs
     if (r.maxModRevision !== 0) kvs = kvs.filter((kv) => !(kv.modRevision > r.maxModRevision))
     if (r.minModRevision !== 0) kvs = kvs.filter((kv) => !(kv.modRevision < r.minModRevision))
@@ -303,7 +305,8 @@ export class Applier {
   }
 
   private async applyCompare(c: Compare): Promise<boolean> {
-    const rr = await this.kv.range(c.key, mvccEnd(c.rangeEnd), {})
+    // only a VALUE compare reads values: the others need the revisions, version and lease
+    const rr = await this.kv.range(c.key, mvccEnd(c.rangeEnd), { keysOnly: c.target !== 'VALUE' })
     if (rr.kvs.length === 0) {
       // Comparing the value of a key that does not exist always fails: no value is not the empty value.
       if (c.target === 'VALUE') return false

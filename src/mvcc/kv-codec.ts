@@ -85,6 +85,14 @@ function readVarint(): number {
   }
 }
 
+/** Steps over a length-prefixed chunk; an empty array stands for it. */
+function skipChunk(): Uint8Array {
+  const len = readVarint()
+  if (dAt + len > dBytes.length) assert(false, 'truncated key-value record')
+  dAt += len
+  return new Uint8Array(0)
+}
+
 function readChunk(): Uint8Array {
   const len = readVarint()
   if (dAt + len > dBytes.length) assert(false, 'truncated key-value record')
@@ -94,14 +102,18 @@ function readChunk(): Uint8Array {
   return out
 }
 
-/** Decodes a record written by {@link encodeKeyValue}; key and value are copies. */
-export function decodeKeyValue(bytes: Uint8Array): KeyValue {
+/**
+ * Decodes a record written by {@link encodeKeyValue}; key and value are copies. Without
+ * `withValue` the value is left out (an empty array): a read that needs only keys and
+ * revisions skips the largest copy.
+ */
+export function decodeKeyValue(bytes: Uint8Array, withValue = true): KeyValue {
   if (bytes[0] !== FORMAT) assert(false, `unknown key-value record format ${bytes[0]}`)
   dBytes = bytes
   dAt = 1
   try {
     const key = readChunk()
-    const value = readChunk()
+    const value = withValue ? readChunk() : skipChunk()
     return readRest(key, value)
   } finally {
     dBytes = EMPTY_RECORD
@@ -112,9 +124,10 @@ export function decodeKeyValue(bytes: Uint8Array): KeyValue {
  * Decodes every record of `records` into `out` at the same position (positions whose
  * record is `undefined` are left alone). The keys and values are copies that share one
  * fresh buffer, each a view of its own bytes in it: one allocation for a whole range
- * instead of one per key and value, which is most of the cost of a large range.
+ * instead of one per key and value, which is most of the cost of a large range. Without
+ * `withValue` values are left out, as in {@link decodeKeyValue}.
  */
-export function decodeKeyValuesInto(records: readonly (Uint8Array | undefined)[], out: KeyValue[]): void {
+export function decodeKeyValuesInto(records: readonly (Uint8Array | undefined)[], out: KeyValue[], withValue = true): void {
   let total = 0
   try {
     for (let i = 0; i < records.length; i++) {
@@ -126,7 +139,8 @@ export function decodeKeyValuesInto(records: readonly (Uint8Array | undefined)[]
       const keyLen = readVarint()
       dAt += keyLen
       if (dAt > bytes.length) assert(false, 'truncated key-value record')
-      total += keyLen + readVarint()
+      const valueLen = readVarint()
+      total += withValue ? keyLen + valueLen : keyLen
     }
     const packed = new Uint8Array(total)
     let at = 0
@@ -137,8 +151,11 @@ export function decodeKeyValuesInto(records: readonly (Uint8Array | undefined)[]
       dAt = 1
       const key = readPacked(packed, at)
       at += key.length
-      const value = readPacked(packed, at)
-      at += value.length
+      let value: Uint8Array
+      if (withValue) {
+        value = readPacked(packed, at)
+        at += value.length
+      } else value = skipChunk()
       out[i] = readRest(key, value)
     }
   } finally {

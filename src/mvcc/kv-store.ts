@@ -36,6 +36,12 @@ export interface RangeOptions {
   rev?: number
   /** Only count the keys; return no key-values. */
   count?: boolean
+  /**
+   * Values are not needed (etcd's `keys_only`, or a txn compare on a revision or version):
+   * records read from storage come back with empty values. Records still buffered by an
+   * open write or a group commit may keep theirs.
+   */
+  keysOnly?: boolean
 }
 
 /** The answer to a read (etcd's `RangeResult`). */
@@ -203,10 +209,10 @@ class StoreState {
       // the current value, kept by the index: the key's newest record (buffered or not), so
       // it is the key's state at any revision from its own on
       const latest = ki.latest
-      if (latest !== undefined && ki.latestMain <= rev) return { kvs: [decodeKeyValue(latest)], rev: curRev, count: 1 }
+      if (latest !== undefined && ki.latestMain <= rev) return { kvs: [decodeKeyValue(latest, opts.keysOnly !== true)], rev: curRev, count: 1 }
       const e = ki.get(rev)
       if (e === undefined) return { kvs: [], rev: curRev, count: 0 }
-      if (!buffered) return { kvs: [this.recordSync(e.modified)], rev: curRev, count: 1 }
+      if (!buffered) return { kvs: [this.recordSync(e.modified, opts.keysOnly !== true)], rev: curRev, count: 1 }
     }
     const limit = opts.limit ?? 0
     const records: (Uint8Array | undefined)[] | undefined = this.keepRecords ? [] : undefined
@@ -236,24 +242,24 @@ class StoreState {
         ;(missingAt ??= []).push(i)
       }
     }
-    decodeKeyValuesInto(raw, kvs)
+    decodeKeyValuesInto(raw, kvs, opts.keysOnly !== true)
     if (missing === undefined || missingAt === undefined) return { kvs, rev: curRev, count: total }
     const at = missingAt
     return this.backend.key.getMany(missing).then((values) => {
       for (let j = 0; j < values.length; j++) {
         const v = values[j]
         if (v === undefined) assert(false, `revision ${revisionId(revs[at[j]!]!)} is indexed but not stored`)
-        kvs[at[j]!] = decodeKeyValue(v)
+        kvs[at[j]!] = decodeKeyValue(v, opts.keysOnly !== true)
       }
       return { kvs, rev: curRev, count: total }
     })
   }
 
   /** The stored record of `rev`, decoded (a sync backend only). */
-  recordSync(r: Revision): KeyValue {
+  recordSync(r: Revision, withValue = true): KeyValue {
     const v = this.backend.getRecordSync(r)
     if (v === undefined) assert(false, `revision ${revisionId(r)} is indexed but not stored`)
-    return decodeKeyValue(v)
+    return decodeKeyValue(v, withValue)
   }
 
   /** {@link readRange} as a promise (rejected on error). */

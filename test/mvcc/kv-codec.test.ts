@@ -82,6 +82,20 @@ describe('kv-codec', () => {
     assert.equal(Object.getPrototypeOf(out[1]!.value), Uint8Array.prototype)
   })
 
+  it('leaves values out when asked, one record or many, and reads everything else the same', () => {
+    const kvs: KeyValue[] = [
+      { key: new Uint8Array([1, 2]), value: new Uint8Array(300).fill(5), createRevision: 3, modRevision: 9, version: 4, lease: '7587862072907844106' },
+      { key: new Uint8Array([3]), value: new Uint8Array(0), createRevision: 1, modRevision: 1, version: 1, lease: '0' },
+    ]
+    const records = kvs.map(encodeKeyValue)
+    const bare = kvs.map((kv) => ({ ...kv, value: new Uint8Array(0) }))
+    assert.deepEqual(records.map((r) => decodeKeyValue(r, false)), bare)
+    const out: KeyValue[] = []
+    decodeKeyValuesInto(records, out, false)
+    assert.deepEqual(out, bare)
+    assert.throws(() => decodeKeyValue(records[0]!.subarray(0, 10), false), /invariant/)
+  })
+
   it('is compact: a small record takes a few bytes over key and value', () => {
     const kv: KeyValue = { key: new Uint8Array(3), value: new Uint8Array(5), createRevision: 100, modRevision: 200, version: 3, lease: '0' }
     assert.ok(encodeKeyValue(kv).length <= 3 + 5 + 8)

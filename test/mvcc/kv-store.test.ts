@@ -335,6 +335,23 @@ function kvStoreSuite(name: string, makeHarness: () => Promise<Harness>): void {
       await h2.destroy()
     })
 
+    it('keysOnly reads leave stored values out and keep keys, revisions, versions and leases', async () => {
+      const h = await makeHarness()
+      const s = await KVStore.open(h.db)
+      await put(s, 'a', 'first', '5')
+      await put(s, 'a', 'second', '5')
+      await put(s, 'b', 'x')
+      const full = await s.range(b('a'), b('c'))
+      const bare = await s.range(b('a'), b('c'), { keysOnly: true })
+      assert.deepEqual(bare.kvs.map(kvText), full.kvs.map((kv) => kvText({ ...kv, value: new Uint8Array(0) })))
+      // a point read, current and historical
+      assert.deepEqual((await s.range(b('a'), undefined, { keysOnly: true })).kvs.map(kvText), ['a=@c2m3v2l5'])
+      assert.deepEqual((await s.range(b('a'), undefined, { keysOnly: true, rev: 2 })).kvs.map(kvText), ['a=@c2m2v1l5'])
+      assert.equal(toText((await s.range(b('a'), undefined)).kvs[0]!.value), 'second', 'a full read after it still has the value')
+      await s.close()
+      await h.destroy()
+    })
+
     it('a closed store refuses operations', async () => {
       const h = await makeHarness()
       const s = await KVStore.open(h.db)
