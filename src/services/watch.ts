@@ -102,6 +102,8 @@ export class WatchService implements WatchApi {
         stream.finish()
         return stream
       }
+      // the member may have stopped while the permission check ran
+      if (ws.closed) throw etcdError('Stopped')
       const startRevision = r.startRevision === 0 ? wsrev + 1 : r.startRevision
       const id = r.watchId === '0' ? undefined : r.watchId
       stream.attach(id, { key, end, startRevision, filters: r.filters, progressNotify: r.progressNotify })

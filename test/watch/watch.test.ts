@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Store } from '../../src/store.js'
+import { EtcdError } from '../../src/errors.js'
 import type { WatchEvent } from '../../src/api/messages.js'
 import type { PutResponse } from '../../src/api/messages.js'
 import { drive, putWithRetry } from '../store/helpers.js'
@@ -134,6 +135,20 @@ describe('watch service', () => {
       const r = await pending
       assert.ok(r.done || r.value.canceled)
     })
+  })
+
+  it('a watch created while the store closes ends in a stream or an etcd error, never a broken invariant', async () => {
+    for (let delay = 0; delay < 6; delay++) {
+      const store = await Store.open({ members: 1 })
+      const outcome = store.watch.watch({ key: 'a' }).then(
+        () => 'stream',
+        (err: unknown) => (err instanceof EtcdError ? 'etcd error' : String(err)),
+      )
+      // close after a few microtask turns: the watch is somewhere between its checks and its registration
+      for (let i = 0; i < delay; i++) await Promise.resolve()
+      await store.close()
+      assert.ok(['stream', 'etcd error'].includes(await outcome), `close after ${delay} turns: ${await outcome}`)
+    }
   })
 
   it('cancel ends the stream with a canceled response, and nothing after it', async () => {
