@@ -8,7 +8,8 @@
  * function or a symbol are left out (in arrays they become `null`), non-finite numbers
  * become `null`, `-0` becomes `0`, a `toJSON()` method is honoured (a `Date` becomes its
  * ISO string), other objects encode their own enumerable string keys. Byte leaves come
- * back as fresh, plain `Uint8Array`s with exactly the same bytes. Unlike JSON, a `bigint`
+ * back as fresh, plain `Uint8Array`s with exactly the same bytes (empty ones as one shared,
+ * frozen empty array). Unlike JSON, a `bigint`
  * round-trips (JSON refuses it).
  *
  * Layout: a format byte ({@link RECORD_FORMAT}), then one value. A value is a tag byte
@@ -270,6 +271,9 @@ export function encodeRecord(value: unknown): Uint8Array {
   }
 }
 
+/** What an empty byte leaf decodes to: it has no bytes to change, and it is frozen. */
+const NO_BYTES: Uint8Array = Object.freeze(new Uint8Array(0))
+
 const INTERN_SLOTS = 512
 /** Recently decoded short strings, by hash slot (a cache: a collision just replaces the entry). */
 const interned: (string | undefined)[] = new Array(INTERN_SLOTS)
@@ -389,6 +393,8 @@ class Reader {
         return this.utf16()
       case T_BYTES: {
         const len = this.length()
+        // empty byte fields are common (a compare's rangeEnd and value): one shared, frozen array
+        if (len === 0) return NO_BYTES
         const out = new Uint8Array(len)
         const buf = this.buf
         const start = this.pos
