@@ -131,10 +131,11 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
   })
   const sim = store.sim
   // membership changes add and remove members during the run: always the current members
-  // after healing, the cluster's own member list: a member removed while cut off from the leader
-  // may never learn it was removed, so it stays in store.memberNames though the cluster dropped it
+  // after healing, the cluster's own member list (asked of the leader): a member removed while cut
+  // off from the leader may never learn it was removed, so it stays in store.memberNames though
+  // the cluster dropped it; less any the Store has since marked removed (a peer rejected it)
   let clusterMembers: string[] | undefined
-  const current = (): string[] => clusterMembers ?? store.memberNames
+  const current = (): string[] => (clusterMembers === undefined ? store.memberNames : clusterMembers.filter((n) => store.memberNames.includes(n)))
   const nemesis = new Nemesis(store, { faults, random: rng.fork('nemesis'), backends })
   const violations: string[] = []
   const verdicts = Object.fromEntries(CHECKERS.map((c) => [c, 'ok'])) as Record<CheckerName, CheckerVerdict>
@@ -401,6 +402,8 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
     if (!(await sim.until(() => !nemesis.reconfiguring, 60_000))) flag('liveness', 'a membership change did not finish within 60 s of healing')
     await nemesis.heal()
     let listed: string[] | undefined
+    // ask once a leader is known: the Store then sends the list to it, not to whichever member answers
+    await sim.until(() => sim.leader() !== undefined, 10_000)
     void store.cluster.memberList().then((l) => (listed = l.members.map((m) => m.name)), () => undefined)
     await sim.until(() => listed !== undefined, 10_000)
     if (listed !== undefined) clusterMembers = store.memberNames.filter((n) => listed!.includes(n))
