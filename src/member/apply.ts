@@ -275,9 +275,11 @@ export class Applier {
    */
   async txn(rt: TxnRequest, index?: number): Promise<ApplyResult<TxnResponse>> {
     const path = await this.compareToPath(rt)
-    const write = !isTxnReadonly(rt)
-    if (write) await this.checkRequests(rt, path.slice(), (op) => this.checkPut(op))
-    await this.checkRequests(rt, path.slice(), (op) => this.checkRange(op))
+    if (hasCheckedOps(rt)) {
+      const write = !isTxnReadonly(rt)
+      if (write) await this.checkRequests(rt, path.slice(), (op) => this.checkPut(op))
+      await this.checkRequests(rt, path.slice(), (op) => this.checkRange(op))
+    }
 
     const txn = this.kv.write()
     const cursor = { path, at: 0 }
@@ -409,4 +411,23 @@ export class Applier {
     if (index !== undefined) await this.kv.write().end(meta(index))
     return { header: nestedHeader(this.kv.rev) }
   }
+}
+
+/**
+ * True when an op of `rt` (either branch, nested txns included) is one the pre-checks look
+ * at: a put with `ignoreValue`, `ignoreLease` or a lease, or a range at a revision. Most txns
+ * (a compare-and-swap) have none, and skip the checks' walk.
+ */
+function hasCheckedOps(rt: TxnRequest): boolean {
+  for (const branch of [rt.success, rt.failure]) {
+    for (const op of branch) {
+      if ('requestPut' in op) {
+        const p = op.requestPut
+        if (p.ignoreValue || p.ignoreLease || p.lease !== '0') return true
+      } else if ('requestRange' in op) {
+        if (op.requestRange.revision !== 0) return true
+      } else if ('requestTxn' in op && hasCheckedOps(op.requestTxn)) return true
+    }
+  }
+  return false
 }

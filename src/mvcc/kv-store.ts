@@ -704,7 +704,8 @@ class StoreTxnWrite implements TxnWrite {
   put(key: Uint8Array, value: Uint8Array, lease: string): number {
     this.#checkOpen()
     const rev = this.beginRev + 1
-    const prev = this.#s.index.get(key, rev)
+    const ki = this.#s.index.keyIndex(key) // looked up once, for the previous state and the put
+    const prev = ki?.get(rev)
     const idxRev: Revision = { main: rev, sub: this.#changes.length }
     const kv: KeyValue = {
       key,
@@ -716,7 +717,7 @@ class StoreTxnWrite implements TxnWrite {
     }
     const record = encodeKeyValue(kv)
     this.#ops.push({ type: 'put', bucket: this.#s.backend.key, key: encodeRevision(idxRev), value: record })
-    this.#s.index.put(key, idxRev, this.#s.keepRecords ? record : undefined)
+    this.#s.index.put(key, idxRev, this.#s.keepRecords ? record : undefined, ki)
     this.#changes.push({ type: 'PUT', kv })
     ;(this.#pending ??= new RecordBuffer()).add(idxRev, kv)
     return rev

@@ -115,14 +115,18 @@ export class TreeIndex {
 
   /**
    * Records a put of `key` at `rev`; `record`, when given, is the stored record of that
-   * put, kept as the key's {@link KeyIndex.latest} until its next change.
+   * put, kept as the key's {@link KeyIndex.latest} until its next change. `known` is the
+   * key's index when the caller just looked it up ({@link keyIndex}), saving a second lookup.
    */
-  put(key: Uint8Array, rev: Revision, record?: Uint8Array): void {
-    const k = toBinaryString(key)
-    let ki = this.#byKey.get(k)
+  put(key: Uint8Array, rev: Revision, record?: Uint8Array, known?: KeyIndex): void {
+    let ki = known
     if (ki === undefined) {
-      ki = this.#tree.getOrInsert(k, newKeyIndex)
-      this.#byKey.set(k, ki)
+      const k = toBinaryString(key)
+      ki = this.#byKey.get(k)
+      if (ki === undefined) {
+        ki = this.#tree.getOrInsert(k, newKeyIndex)
+        this.#byKey.set(k, ki)
+      }
     }
     ki.put(rev)
     if (record !== undefined) ki.keepLatest(record)
