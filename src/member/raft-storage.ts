@@ -11,6 +11,7 @@ import { decodeInt64, encodeInt64, writeBuckets } from '../mvcc/backend.js'
 import type { ConfState, Entry, EntryType, HardState, Snapshot, SnapshotMetadata } from '../raft/index.js'
 import { MemoryStorage } from '../raft/index.js'
 import { assert } from '../errors.js'
+import { varintSize, writeVarint } from '../api/varint.js'
 import { decodeRecord, encodeRecord } from './record-codec.js'
 
 const HARD_STATE = new TextEncoder().encode('hardState')
@@ -44,24 +45,6 @@ function decodeEntry(index: number, b: Uint8Array): Entry {
  */
 const CHUNK = 0xc1
 
-function varintSize(n: number): number {
-  let size = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    size++
-  }
-  return size
-}
-
-function putVarint(out: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    out[pos++] = (n % 0x80) | 0x80
-    n = Math.floor(n / 0x80)
-  }
-  out[pos++] = n
-  return pos
-}
-
 /**
  * Encodes consecutive entries as one record: the marker, a varint count, then per entry its
  * term (varint), type byte, data length (varint) and data. The key holds the first index.
@@ -71,11 +54,11 @@ export function encodeChunk(entries: readonly Entry[]): Uint8Array {
   for (const e of entries) size += varintSize(e.term) + 1 + varintSize(e.data.length) + e.data.length
   const out = new Uint8Array(size)
   out[0] = CHUNK
-  let pos = putVarint(out, 1, entries.length)
+  let pos = writeVarint(out, 1, entries.length)
   for (const e of entries) {
-    pos = putVarint(out, pos, e.term)
+    pos = writeVarint(out, pos, e.term)
     out[pos++] = TYPE_CODE[e.type]
-    pos = putVarint(out, pos, e.data.length)
+    pos = writeVarint(out, pos, e.data.length)
     out.set(e.data, pos)
     pos += e.data.length
   }

@@ -9,41 +9,23 @@
 
 import type { KeyValue } from '../api/messages.js'
 import { assert } from '../errors.js'
+import { varintSize, writeVarint } from '../api/varint.js'
 
 const FORMAT = 1
-
-function varintLength(n: number): number {
-  let len = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    len++
-  }
-  return len
-}
-
-function writeVarint(out: Uint8Array, at: number, n: number): number {
-  if (!(Number.isSafeInteger(n) && n >= 0)) assert(false, `${n} is not a non-negative safe integer`)
-  while (n >= 0x80) {
-    out[at++] = (n % 0x80) | 0x80
-    n = Math.floor(n / 0x80)
-  }
-  out[at++] = n
-  return at
-}
 
 /** Encodes a record; tombstone records carry only the key (as etcd's). */
 export function encodeKeyValue(kv: KeyValue): Uint8Array {
   const lease = kv.lease === '0' || kv.lease === '' ? '' : kv.lease
   const size =
     1 +
-    varintLength(kv.key.length) +
+    varintSize(kv.key.length) +
     kv.key.length +
-    varintLength(kv.value.length) +
+    varintSize(kv.value.length) +
     kv.value.length +
-    varintLength(kv.createRevision) +
-    varintLength(kv.modRevision) +
-    varintLength(kv.version) +
-    varintLength(lease.length) +
+    varintSize(kv.createRevision) +
+    varintSize(kv.modRevision) +
+    varintSize(kv.version) +
+    varintSize(lease.length) +
     lease.length
   const out = new Uint8Array(size)
   out[0] = FORMAT

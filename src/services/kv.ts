@@ -19,6 +19,7 @@ import type {
   CompactionRequest,
 } from '../api/messages.js'
 import { compareBytes, fromBinaryString, toBinaryString } from '../api/bytes.js'
+import { varintSize } from '../api/varint.js'
 import { etcdError } from '../errors.js'
 import type { KVApi } from './kv-api.js'
 import { NO_TOKEN, type TokenSource } from '../auth/credentials.js'
@@ -146,15 +147,6 @@ function checkIntervals(reqs: RequestOp[]): { puts: Set<string>; dels: Interval[
 function fieldSize(len: number): number {
   // tag (1) + length varint + payload
   return len === 0 ? 0 : 1 + varintSize(len) + len
-}
-
-function varintSize(n: number): number {
-  let s = 1
-  while (n >= 128) {
-    n = Math.floor(n / 128)
-    s++
-  }
-  return s
 }
 
 const SCALAR_FIELD = 11 // a generous bound for a tag plus an int64 varint

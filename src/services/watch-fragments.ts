@@ -7,6 +7,7 @@
  * @module
  */
 import type { KeyValue, ResponseHeader, WatchEvent, WatchResponse } from '../api/messages.js'
+import { varintSize } from '../api/varint.js'
 
 /** etcd's `grpcOverheadBytes`: the watch server's limit is `--max-request-bytes` plus this. */
 export const GRPC_OVERHEAD_BYTES = 512 * 1024
@@ -18,17 +19,6 @@ function varintSizeBig(v: bigint): number {
   let s = 1
   while (v >= 128n) {
     v >>= 7n
-    s++
-  }
-  return s
-}
-
-/** Bytes of a varint encoding of a safe integer (negative int64s take 10 bytes, as protobuf's two's complement). */
-function varintSize(n: number): number {
-  if (n < 0) return 10
-  let s = 1
-  while (n >= 128) {
-    n = Math.floor(n / 128)
     s++
   }
   return s
