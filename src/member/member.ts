@@ -580,45 +580,48 @@ export class Member implements KVServer, LeaseServer {
       this.notifyApplied()
       return
     }
-    await (async () => {
-      if (e.type === 'ConfChange') {
-        const cc = decodeConfChange(e.data)
-        if (cc.context.length > 0) return this.applyMembershipChange(e.index, cc, answers)
-        this.confState = this.node.applyConfChange(cc)
-        await this.kv.write().end({ consistentIndex: e.index })
-        return
-      }
-      if (e.data.length === 0) {
-        // the empty entry a new leader appends
-        await this.kv.write().end({ consistentIndex: e.index })
-        // etcd promotes the lessor once the leader has applied every entry of the previous terms
-        if (this.raftState === 'Leader') this.lessor.promote(this.cfg.clock.now(), this.electionTimeoutMs())
-        return
-      }
-      const req = decodeRecord<InternalRequest>(e.data)
-      let outcome: { ok: true; value: unknown } | { ok: false; error: unknown }
-      try {
-        this.checkAlarmsOnApply(req)
-        const r = 'alarm' in req || 'memberUpdate' in req ? await this.applyClusterRequest(req, e.index) : await this.applier.apply(req, e.index)
-        outcome = { ok: true, value: r.response }
-        if (r.events.length > 0) this.cfg.onEvent?.({ type: 'applied', memberId: this.id, index: e.index, events: r.events })
-      } catch (err) {
-        if (!(err instanceof EtcdError)) throw err
-        // etcd's answer to this request; nothing was written, but the entry counts as applied
-        await this.kv.write().end({ consistentIndex: e.index })
-        outcome = { ok: false, error: err }
-      }
-      if (req.header.memberId === this.id) {
-        const p = this.pending.get(req.header.id)
-        if (p) {
-          this.pending.delete(req.header.id)
-          const o = outcome
-          answers.push(() => (o.ok ? p.resolve(o.value) : p.reject(o.error)))
-        }
-      }
-    })()
+    await this.applyCommitted(e, answers)
     this.appliedIndex = e.index
     this.notifyApplied()
+  }
+
+  /** The state change of one committed entry not yet in the state: a membership change, a leader's empty entry or a request. */
+  private async applyCommitted(e: Entry, answers: (() => void)[]): Promise<void> {
+    if (e.type === 'ConfChange') {
+      const cc = decodeConfChange(e.data)
+      if (cc.context.length > 0) return this.applyMembershipChange(e.index, cc, answers)
+      this.confState = this.node.applyConfChange(cc)
+      await this.kv.write().end({ consistentIndex: e.index })
+      return
+    }
+    if (e.data.length === 0) {
+      // the empty entry a new leader appends
+      await this.kv.write().end({ consistentIndex: e.index })
+      // etcd promotes the lessor once the leader has applied every entry of the previous terms
+      if (this.raftState === 'Leader') this.lessor.promote(this.cfg.clock.now(), this.electionTimeoutMs())
+      return
+    }
+    const req = decodeRecord<InternalRequest>(e.data)
+    let outcome: { ok: true; value: unknown } | { ok: false; error: unknown }
+    try {
+      this.checkAlarmsOnApply(req)
+      const r = 'alarm' in req || 'memberUpdate' in req ? await this.applyClusterRequest(req, e.index) : await this.applier.apply(req, e.index)
+      outcome = { ok: true, value: r.response }
+      if (r.events.length > 0) this.cfg.onEvent?.({ type: 'applied', memberId: this.id, index: e.index, events: r.events })
+    } catch (err) {
+      if (!(err instanceof EtcdError)) throw err
+      // etcd's answer to this request; nothing was written, but the entry counts as applied
+      await this.kv.write().end({ consistentIndex: e.index })
+      outcome = { ok: false, error: err }
+    }
+    if (req.header.memberId === this.id) {
+      const p = this.pending.get(req.header.id)
+      if (p) {
+        this.pending.delete(req.header.id)
+        const o = outcome
+        answers.push(() => (o.ok ? p.resolve(o.value) : p.reject(o.error)))
+      }
+    }
   }
 
   private notifyApplied(): void {
