@@ -65,6 +65,24 @@ export function encodeChunk(entries: readonly Entry[]): Uint8Array {
   return out
 }
 
+/**
+ * {@link encodeChunk}, then points each entry's `data` at its bytes inside the chunk: the log
+ * the member keeps in memory and the record the database stores then share one copy (the
+ * bytes are equal, and neither is written again), where before every entry's data was held
+ * twice until the log was compacted.
+ */
+function encodeChunkShared(entries: readonly Entry[]): Uint8Array {
+  const chunk = encodeChunk(entries)
+  let pos = 1 + varintSize(entries.length)
+  for (const e of entries) {
+    const len = e.data.length
+    pos += varintSize(e.term) + 1 + varintSize(len)
+    e.data = chunk.subarray(pos, pos + len)
+    pos += len
+  }
+  return chunk
+}
+
 /** Decodes one log record stored under `first`: a chunk of entries, or one legacy entry. */
 export function decodeLogRecord(first: number, b: Uint8Array): Entry[] {
   if (b[0] !== CHUNK) return [decodeEntry(first, b)]
@@ -88,7 +106,7 @@ export function decodeLogRecord(first: number, b: Uint8Array): Entry[] {
     const type: EntryType = b[pos++] === 1 ? 'ConfChange' : 'Normal'
     const len = varint()
     assert(pos + len <= b.length, 'raft log record is complete')
-    out.push({ index: first + i, term, type, data: b.slice(pos, pos + len) })
+    out.push({ index: first + i, term, type, data: b.subarray(pos, pos + len) })
     pos += len
   }
   assert(pos === b.length, 'raft log record has no trailing bytes')
@@ -201,7 +219,7 @@ export class RaftStorage {
         const start = starts.pop()!
         if (start !== first) ops.push({ type: 'del', bucket: this.log, key: indexKey(start) })
       }
-      ops.push({ type: 'put', bucket: this.log, key: indexKey(first), value: encodeChunk(p.entries) })
+      ops.push({ type: 'put', bucket: this.log, key: indexKey(first), value: encodeChunkShared(p.entries) })
       starts.push(first)
       this.lastIndex = p.entries[p.entries.length - 1]!.index
     }

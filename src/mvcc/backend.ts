@@ -9,6 +9,8 @@
 
 import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
 import { assert } from '../errors.js'
+import type { KeyValue } from '../api/messages.js'
+import { keyValueSize, writeKeyValue } from './kv-codec.js'
 import type { Revision } from './revision.js'
 import { REV_BYTES_LEN, writeRevision } from './revision.js'
 
@@ -28,7 +30,17 @@ export type MetaName = 'consistentIndex' | 'currentRevision' | 'scheduledCompact
 
 /** One write to a bucket, for {@link Backend.write}. */
 export type BackendOp =
-  | { type: 'put'; bucket: Bucket; key: Uint8Array; value: Uint8Array }
+  | {
+      type: 'put'
+      bucket: Bucket
+      key: Uint8Array
+      value: Uint8Array
+      /**
+       * `key` with its bucket's prefix in front, as {@link writeBuckets} would build it for
+       * the root database, already built (by {@link Backend.recordPut}); used in its place.
+       */
+      rootKey?: Uint8Array
+    }
   | { type: 'del'; bucket: Bucket; key: Uint8Array }
 
 /** The meta bucket's keys, encoded once. */
@@ -103,6 +115,29 @@ export class Backend {
   /** Applies `ops` atomically, across buckets (etcd commits one batch transaction). */
   async write(ops: readonly BackendOp[]): Promise<void> {
     await writeBuckets(this.db, ops)
+  }
+
+  /**
+   * The put of `kv`'s record at `rev` in the key bucket (for a {@link write}), and the
+   * record. When the root database stores bytes, the root key (bucket prefix, revision) and
+   * the record are one array: one allocation per put, and one buffer the database keeps for
+   * both (they are written and deleted together) instead of a separate small array per key.
+   */
+  recordPut(rev: Revision, kv: KeyValue): { op: BackendOp; record: Uint8Array } {
+    const size = keyValueSize(kv)
+    const p = rootPrefix(this.db, this.key)
+    if (p === null) {
+      const record = new Uint8Array(size)
+      writeKeyValue(record, 0, kv)
+      return { op: { type: 'put', bucket: this.key, key: encodeRevisionKey(rev), value: record }, record }
+    }
+    const head = p.prefix.length + REV_BYTES_LEN
+    const both = new Uint8Array(head + size)
+    both.set(p.prefix, 0)
+    writeRevision(both, p.prefix.length, rev)
+    assert(writeKeyValue(both, head, kv) === both.length, 'key-value record size mismatch')
+    const record = both.subarray(head)
+    return { op: { type: 'put', bucket: this.key, key: both.subarray(p.prefix.length, head), value: record, rootKey: both.subarray(0, head) }, record }
   }
 
   /** A put of meta entry `name`, to include in a {@link write}. */
@@ -185,7 +220,8 @@ function rootPrefix(db: Database, bucket: Bucket): RootPrefix {
  * each key is given already prefixed with its bucket's prefix and in the root's own formats,
  * so abstract-level neither prefixes through the sublevel nor transcodes. Each prefixed key
  * is its own small array (like the sublevel's), so a key kept by the database never keeps
- * other keys' memory alive. Shared by {@link Backend.write} and the Raft storage.
+ * other keys' memory alive; a put's `rootKey`, when given, is used as it is. Shared by
+ * {@link Backend.write} and the Raft storage.
  */
 export async function writeBuckets(db: Database, ops: readonly BackendOp[]): Promise<void> {
   const n = ops.length
@@ -198,9 +234,12 @@ export async function writeBuckets(db: Database, ops: readonly BackendOp[]): Pro
       batch[i] = op.type === 'put' ? { type: 'put', key: op.key, value: op.value, sublevel: op.bucket } : { type: 'del', key: op.key, sublevel: op.bucket }
       continue
     }
-    const key = new Uint8Array(p.prefix.length + op.key.length)
-    key.set(p.prefix, 0)
-    key.set(op.key, p.prefix.length)
+    let key = op.type === 'put' ? op.rootKey : undefined
+    if (key === undefined) {
+      key = new Uint8Array(p.prefix.length + op.key.length)
+      key.set(p.prefix, 0)
+      key.set(op.key, p.prefix.length)
+    }
     batch[i] =
       op.type === 'put'
         ? { type: 'put', key, value: op.value, keyEncoding: p.keyEncoding, valueEncoding: p.valueEncoding }

@@ -15,8 +15,19 @@ const FORMAT = 1
 
 /** Encodes a record; tombstone records carry only the key (as etcd's). */
 export function encodeKeyValue(kv: KeyValue): Uint8Array {
-  const lease = kv.lease === '0' || kv.lease === '' ? '' : kv.lease
-  const size =
+  const out = new Uint8Array(keyValueSize(kv))
+  assert(writeKeyValue(out, 0, kv) === out.length, 'key-value record size mismatch')
+  return out
+}
+
+function leaseOf(kv: KeyValue): string {
+  return kv.lease === '0' || kv.lease === '' ? '' : kv.lease
+}
+
+/** The length of {@link encodeKeyValue}'s record for `kv`, for callers that place it in a larger array. */
+export function keyValueSize(kv: KeyValue): number {
+  const lease = leaseOf(kv)
+  return (
     1 +
     varintSize(kv.key.length) +
     kv.key.length +
@@ -27,9 +38,14 @@ export function encodeKeyValue(kv: KeyValue): Uint8Array {
     varintSize(kv.version) +
     varintSize(lease.length) +
     lease.length
-  const out = new Uint8Array(size)
-  out[0] = FORMAT
-  let at = writeVarint(out, 1, kv.key.length)
+  )
+}
+
+/** Writes the record of `kv` into `out` at `at` ({@link keyValueSize} bytes); returns where it ends. */
+export function writeKeyValue(out: Uint8Array, at: number, kv: KeyValue): number {
+  const lease = leaseOf(kv)
+  out[at] = FORMAT
+  at = writeVarint(out, at + 1, kv.key.length)
   out.set(kv.key, at)
   at = writeVarint(out, at + kv.key.length, kv.value.length)
   out.set(kv.value, at)
@@ -38,8 +54,7 @@ export function encodeKeyValue(kv: KeyValue): Uint8Array {
   at = writeVarint(out, at, kv.version)
   at = writeVarint(out, at, lease.length)
   for (let i = 0; i < lease.length; i++) out[at++] = lease.charCodeAt(i)
-  assert(at === size, 'key-value record size mismatch')
-  return out
+  return at
 }
 
 /** Copies `len` bytes of `src` from `at` into a fresh plain array (never a view, even of a Buffer). */

@@ -715,8 +715,8 @@ class StoreTxnWrite implements TxnWrite {
       version: (prev?.version ?? 0) + 1,
       lease,
     }
-    const record = encodeKeyValue(kv)
-    this.#ops.push({ type: 'put', bucket: this.#s.backend.key, key: encodeRevision(idxRev), value: record })
+    const { op, record } = this.#s.backend.recordPut(idxRev, kv)
+    this.#ops.push(op)
     this.#s.index.put(key, idxRev, this.#s.keepRecords ? record : undefined, ki)
     this.#changes.push({ type: 'PUT', kv })
     ;(this.#pending ??= new RecordBuffer()).add(idxRev, kv)

@@ -348,6 +348,25 @@ describe('RaftStorage: one record per save', () => {
     await db.close()
   })
 
+  it('the log held in memory and the stored record share one copy of the entry data (memory-level, view store)', async () => {
+    const db = new MemoryLevel<Uint8Array, Uint8Array>({ storeEncoding: 'view', keyEncoding: 'view', valueEncoding: 'view' })
+    const a = await RaftStorage.open(db)
+    const entries = [ent(1, 1, 'first'), ent(2, 1, ''), ent(3, 2, 'x'.repeat(300))]
+    const before = entries.map((e) => text(e.data))
+    await a.storage.save({ entries, hardState: { term: 2, vote: '1', commit: 1 } })
+    const [record] = await logBucket(db).values().all()
+    assert.ok(record !== undefined)
+    // the same bytes, now inside the stored record rather than a second copy of them
+    assert.deepEqual(entries.map((e) => text(e.data)), before)
+    for (const e of entries) assert.equal(e.data.buffer, record.buffer, `entry ${e.index} is a view of the stored record`)
+    // loading back shares the stored record too, and reads the same entries
+    const b = await RaftStorage.open(db)
+    const loaded = b.memory.entries(1, 4, Infinity)
+    assert.deepEqual(loaded.map((e) => `${e.term}:${text(e.data)}`), ['1:first', '1:', `2:${'x'.repeat(300)}`])
+    for (const e of loaded) assert.equal(e.data.buffer, record.buffer)
+    await db.close()
+  })
+
   it('a torn write (the nemesis fault) stores a prefix of the entries of a one-record append', async () => {
     const db = new NemesisLevel()
     const a = await RaftStorage.open(db)

@@ -7,6 +7,8 @@ import { ClassicLevel } from 'classic-level'
 import { MemoryLevel } from 'memory-level'
 import type { Bucket, Database } from '../../src/mvcc/backend.js'
 import { Backend, decodeInt64, encodeInt64, writeBuckets } from '../../src/mvcc/backend.js'
+import { decodeKeyValue, encodeKeyValue } from '../../src/mvcc/kv-codec.js'
+import { encodeRevision } from '../../src/mvcc/revision.js'
 import { mulberry32 } from '../raft/prng.js'
 
 const u8 = (...xs: number[]): Uint8Array => new Uint8Array(xs)
@@ -179,6 +181,44 @@ describe('writeBuckets', () => {
       await rootB.close()
     })
   }
+
+  for (const c of cases) {
+    it(`recordPut stores what a put of the encoded revision and record stores, and hands back that record: ${c.name}`, async () => {
+      const { root: rootA, db: a } = await c.open()
+      const { root: rootB, db: b } = await c.open()
+      const ba = await Backend.open(a)
+      const bb = await Backend.open(b)
+      const kvs = [
+        { key: u8(1, 2), value: u8(3, 4, 5), createRevision: 2, modRevision: 2, version: 1, lease: '0' },
+        { key: u8(1, 2), value: u8(), createRevision: 2, modRevision: 300, version: 2 ** 40, lease: '7587' },
+      ]
+      const revs = [{ main: 2, sub: 0 }, { main: 300, sub: 5 }]
+      const puts = kvs.map((kv, i) => ba.recordPut(revs[i]!, kv))
+      await ba.write(puts.map((p) => p.op))
+      await bb.write(kvs.map((kv, i) => ({ type: 'put' as const, bucket: bb.key, key: encodeRevision(revs[i]!), value: encodeKeyValue(kv) })))
+      assert.deepEqual(await rawEntries(rootA), await rawEntries(rootB), 'the same bytes under the same root keys')
+      for (let i = 0; i < kvs.length; i++) {
+        assert.deepEqual(decodeKeyValue(puts[i]!.record), kvs[i])
+        assert.deepEqual(plain([(await ba.key.get(encodeRevision(revs[i]!)))!]), [new Uint8Array(puts[i]!.record)])
+      }
+      await rootA.close()
+      await rootB.close()
+    })
+  }
+
+  it('recordPut lays the root key and the record out in one array the database keeps (memory-level, view store)', async () => {
+    const root = new MemoryLevel({ storeEncoding: 'view', keyEncoding: 'view', valueEncoding: 'view' }) as unknown as Database
+    const be = await Backend.open(root)
+    const kv = { key: u8(9), value: u8(8), createRevision: 4, modRevision: 4, version: 1, lease: '0' }
+    const { op, record } = be.recordPut({ main: 4, sub: 0 }, kv)
+    await be.write([op])
+    for await (const [k, v] of root.iterator({ keyEncoding: 'view', valueEncoding: 'view' })) {
+      assert.equal((k as Uint8Array).buffer, record.buffer, 'the stored key is a view of the same array as the record')
+      assert.equal(v, record, 'the stored value is the record itself')
+    }
+    assert.deepEqual(decodeKeyValue(be.getRecordSync({ main: 4, sub: 0 })!), kv)
+    await root.close()
+  })
 
   it('goes through a Backend on classic-level and reads back after reopening', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pocket-etcd-backend-'))
