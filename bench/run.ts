@@ -125,7 +125,7 @@ function fmtS(ms: number): string {
 }
 
 /** Opens and loads a target, or explains why it cannot; `undefined` means skipped (reason recorded). */
-async function openLoaded(id: TargetId, keys: number, skip: (why: string) => void): Promise<{ target: Target; keys: Bytes[] } | undefined> {
+async function openLoaded(id: TargetId, list: Bytes[], skip: (why: string) => void): Promise<Target | undefined> {
   const missing = unavailable(id)
   if (missing !== undefined) {
     skip(missing)
@@ -138,7 +138,6 @@ async function openLoaded(id: TargetId, keys: number, skip: (why: string) => voi
     skip(`could not open: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`)
     return undefined
   }
-  const list = preloadKeys(keys)
   const t0 = performance.now()
   try {
     await target.preload(list, makeValue(0))
@@ -147,8 +146,8 @@ async function openLoaded(id: TargetId, keys: number, skip: (why: string) => voi
     skip(`preload failed: ${err instanceof Error ? err.message : String(err)}`)
     return undefined
   }
-  progress(`  ${id}: loaded ${keys.toLocaleString('en-US')} keys in ${fmtS(performance.now() - t0)}`)
-  return { target, keys: list }
+  progress(`  ${id}: loaded ${list.length.toLocaleString('en-US')} keys in ${fmtS(performance.now() - t0)}`)
+  return target
 }
 
 async function runWorkloads(
@@ -164,12 +163,13 @@ async function runWorkloads(
     for (const w of workloads) rows.push({ section, workload: w.id, target: id, size, skipped: why })
     progress(`  ${id}: skipped (${why})`)
   }
-  const before = memory !== undefined ? liveBytes() : 0
-  const loaded = await openLoaded(id, size, skipAll)
-  if (loaded === undefined) return
-  const { target, keys } = loaded
+  // the key list is the bench's own: made before the baseline, so only the target's memory counts
+  const keys = preloadKeys(size)
+  const before = memory !== undefined ? await liveBytes() : 0
+  const target = await openLoaded(id, keys, skipAll)
+  if (target === undefined) return
   if (memory !== undefined) {
-    const bytes = liveBytes() - before
+    const bytes = (await liveBytes()) - before
     memory.push({ target: id, size, bytes })
     progress(`  ${id}: ${(bytes / 2 ** 20).toFixed(0)} MiB live after loading ${size.toLocaleString('en-US')} keys (${Math.round(bytes / size)} B/key)`)
   }
@@ -224,9 +224,8 @@ async function compaction(id: TargetId, size: number, store: NonNullable<Target[
 
 /** W6 on one Store target: the writer with 1, then more, watchers on the written prefix. */
 async function runFanOut(out: FanOutResult[], skipped: { target: TargetId; why: string }[], id: TargetId, plan: Plan): Promise<void> {
-  const loaded = await openLoaded(id, 0, (why) => skipped.push({ target: id, why }))
-  if (loaded === undefined) return
-  const { target } = loaded
+  const target = await openLoaded(id, [], (why) => skipped.push({ target: id, why }))
+  if (target === undefined) return
   try {
     if (target.store === undefined) return
     let run = 0
