@@ -163,7 +163,10 @@ export class MemoryStorage implements Storage {
     if (first > head.index) ents = ents.slice(first - head.index)
     const offset = (ents[0] as Entry).index - this.offset
     assert(offset <= this.ents.length, `missing log entry [last: ${this.lastIndex()}, append at: ${(ents[0] as Entry).index}]`)
-    this.ents = this.ents.slice(0, offset).concat(ents)
+    // in place: no method hands out this array itself (entries() returns a copy), and a
+    // fresh copy per append made every append cost the whole log
+    if (offset < this.ents.length) this.ents.length = offset
+    for (const e of ents) this.ents.push(e)
   }
 }
 
