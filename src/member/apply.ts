@@ -212,6 +212,28 @@ export class Applier {
     return { response: await this.compaction(req.compaction, index), events: [] }
   }
 
+  /**
+   * {@link apply} done at once, for the request a member applies most: a plain put (no
+   * `prevKv`, `ignoreValue` or `ignoreLease`, which read first) while the store is in group
+   * commit. The same checks in the same order, the same write, the same errors (thrown).
+   * Returns `undefined`, having done nothing, for any other request: use {@link apply}.
+   */
+  applyNow(req: InternalRequest, index: number): ApplyResult<unknown> | undefined {
+    if (!('put' in req) || !this.kv.batching) return undefined
+    const p = req.put
+    if (p.prevKv || p.ignoreValue || p.ignoreLease) return undefined
+    if (this.auth !== undefined) {
+      checkPut(this.auth, this.lessor, { username: req.header.username ?? '', revision: req.header.authRevision ?? 0 }, p)
+    }
+    if (p.lease !== '0' && !this.leases.exists(p.lease)) throw etcdError('LeaseNotFound')
+    const txn = this.kv.write()
+    const rev = txn.put(p.key, p.value, p.lease)
+    const events = txn.changes()
+    txn.endBuffered(meta(index))
+    this.attach(events)
+    return { response: { header: nestedHeader(rev) }, events }
+  }
+
   /** Applies a put (etcd `applierV3backend.Put`). */
   async put(p: PutRequest, index?: number): Promise<ApplyResult<PutResponse>> {
     if (p.lease !== '0' && !this.leases.exists(p.lease)) throw etcdError('LeaseNotFound')

@@ -28,7 +28,7 @@ import type {
   TxnRequest,
   TxnResponse,
 } from '../api/messages.js'
-import { EtcdError, InvariantError, etcdError } from '../errors.js'
+import { EtcdError, InvariantError, assert, etcdError } from '../errors.js'
 import type { Clock, TimerHandle } from '../sim/clock.js'
 import type { Random } from '../sim/random.js'
 import type { Network } from '../sim/network.js'
@@ -41,6 +41,7 @@ import type { LeaseServer } from '../services/lease.js'
 import { LeaseExpiredError, Lessor, NotPrimaryError } from '../lease/lessor.js'
 import { CHECKPOINT_BATCHES_PER_ROUND, MAX_CHECKPOINT_BATCH } from '../lease/lessor.js'
 import { Applier, isTxnReadonly } from './apply.js'
+import type { ApplyResult } from './apply.js'
 import type { InternalRequest, InternalRequestBody, RequestHeader } from './internal-request.js'
 import { decodeRecord, encodeRecord } from './record-codec.js'
 import { RaftStorage } from './raft-storage.js'
@@ -137,6 +138,9 @@ export type MemberEvent =
    * from the cluster"). This is how a member removed while cut off learns of its removal.
    */
   | { type: 'peer-removed'; memberId: string; peerId: string }
+
+/** How an applied request is answered: its response, or the etcd error it failed with. */
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
 
 interface Pending {
   resolve(value: unknown): void
@@ -446,7 +450,8 @@ export class Member implements KVServer, LeaseServer {
       // one turn of the apply lock for the whole batch, not one per entry
       const applied = await this.applyLock.run(async () => {
         for (const e of rd.committedEntries) {
-          await this.applyEntry(e, answers)
+          const pending = this.applyEntry(e, answers)
+          if (pending !== undefined) await pending
           if (this.stopped) return false
         }
         await this.kv.flush()
@@ -573,20 +578,55 @@ export class Member implements KVServer, LeaseServer {
   }
 
   /** Applies one committed entry; the caller holds the apply lock. */
-  private async applyEntry(e: Entry, answers: (() => void)[]): Promise<void> {
+  /**
+   * Applies one committed entry: `undefined` when that is done on return (a plain put, the
+   * common case, needs no await), else a promise of it. Either way the entries of a Ready
+   * apply one after the other, in log order.
+   */
+  private applyEntry(e: Entry, answers: (() => void)[]): Promise<void> | undefined {
     if (e.index <= this.kv.consistentIndex) {
       // already in the state (restart, or a snapshot that ran ahead of this entry)
       this.appliedIndex = Math.max(this.appliedIndex, e.index)
       this.notifyApplied()
-      return
+      return undefined
     }
-    await this.applyCommitted(e, answers)
-    this.appliedIndex = e.index
-    this.notifyApplied()
+    const pending = this.applyCommitted(e, answers)
+    if (pending === undefined) {
+      this.appliedIndex = e.index
+      this.notifyApplied()
+      return undefined
+    }
+    return pending.then(() => {
+      this.appliedIndex = e.index
+      this.notifyApplied()
+    })
   }
 
-  /** The state change of one committed entry not yet in the state: a membership change, a leader's empty entry or a request. */
-  private async applyCommitted(e: Entry, answers: (() => void)[]): Promise<void> {
+  /**
+   * The state change of one committed entry not yet in the state: a membership change, a
+   * leader's empty entry or a request. `undefined` when it is done on return (see
+   * {@link Applier.applyNow}), else a promise of it.
+   */
+  private applyCommitted(e: Entry, answers: (() => void)[]): Promise<void> | undefined {
+    if (e.type === 'ConfChange' || e.data.length === 0) return this.applyControlEntry(e, answers)
+    const req = decodeRecord<InternalRequest>(e.data)
+    if ('alarm' in req || 'memberUpdate' in req) return this.applyRequest(req, e.index, answers)
+    let r: ApplyResult<unknown> | undefined
+    try {
+      this.checkAlarmsOnApply(req)
+      r = this.applier.applyNow(req, e.index)
+    } catch (err) {
+      // an etcd error from the checks: answered (and the index stored) as the full path does
+      if (!(err instanceof EtcdError)) throw err
+      return this.applyRequest(req, e.index, answers)
+    }
+    if (r === undefined) return this.applyRequest(req, e.index, answers)
+    this.settleApplied(req, e.index, { ok: true, value: r.response }, r.events, answers)
+    return undefined
+  }
+
+  /** A membership change, or the empty entry a new leader appends. */
+  private async applyControlEntry(e: Entry, answers: (() => void)[]): Promise<void> {
     if (e.type === 'ConfChange') {
       const cc = decodeConfChange(e.data)
       if (cc.context.length > 0) return this.applyMembershipChange(e.index, cc, answers)
@@ -594,32 +634,39 @@ export class Member implements KVServer, LeaseServer {
       await this.kv.write().end({ consistentIndex: e.index })
       return
     }
-    if (e.data.length === 0) {
-      // the empty entry a new leader appends
-      await this.kv.write().end({ consistentIndex: e.index })
-      // etcd promotes the lessor once the leader has applied every entry of the previous terms
-      if (this.raftState === 'Leader') this.lessor.promote(this.cfg.clock.now(), this.electionTimeoutMs())
-      return
-    }
-    const req = decodeRecord<InternalRequest>(e.data)
-    let outcome: { ok: true; value: unknown } | { ok: false; error: unknown }
+    // the empty entry a new leader appends
+    assert(e.data.length === 0, 'a control entry is a conf change or empty')
+    await this.kv.write().end({ consistentIndex: e.index })
+    // etcd promotes the lessor once the leader has applied every entry of the previous terms
+    if (this.raftState === 'Leader') this.lessor.promote(this.cfg.clock.now(), this.electionTimeoutMs())
+  }
+
+  /** Applies a decoded request through the full (asynchronous) path. */
+  private async applyRequest(req: InternalRequest, index: number, answers: (() => void)[]): Promise<void> {
+    let outcome: Outcome
+    let events: readonly Event[] = []
     try {
       this.checkAlarmsOnApply(req)
-      const r = 'alarm' in req || 'memberUpdate' in req ? await this.applyClusterRequest(req, e.index) : await this.applier.apply(req, e.index)
+      const r = 'alarm' in req || 'memberUpdate' in req ? await this.applyClusterRequest(req, index) : await this.applier.apply(req, index)
       outcome = { ok: true, value: r.response }
-      if (r.events.length > 0) this.cfg.onEvent?.({ type: 'applied', memberId: this.id, index: e.index, events: r.events })
+      events = r.events
     } catch (err) {
       if (!(err instanceof EtcdError)) throw err
       // etcd's answer to this request; nothing was written, but the entry counts as applied
-      await this.kv.write().end({ consistentIndex: e.index })
+      await this.kv.write().end({ consistentIndex: index })
       outcome = { ok: false, error: err }
     }
+    this.settleApplied(req, index, outcome, events, answers)
+  }
+
+  /** After a request is applied: reports its events and queues the answer to its proposer, if this member proposed it. */
+  private settleApplied(req: InternalRequest, index: number, outcome: Outcome, events: readonly Event[], answers: (() => void)[]): void {
+    if (events.length > 0) this.cfg.onEvent?.({ type: 'applied', memberId: this.id, index, events })
     if (req.header.memberId === this.id) {
       const p = this.pending.get(req.header.id)
       if (p) {
         this.pending.delete(req.header.id)
-        const o = outcome
-        answers.push(() => (o.ok ? p.resolve(o.value) : p.reject(o.error)))
+        answers.push(() => (outcome.ok ? p.resolve(outcome.value) : p.reject(outcome.error)))
       }
     }
   }

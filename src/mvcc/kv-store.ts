@@ -87,6 +87,11 @@ export interface TxnWrite {
    * `extra` writes of other buckets (leases) go in the same batch.
    */
   end(meta?: { consistentIndex?: number; extra?: readonly BackendOp[] }): Promise<void>
+  /**
+   * {@link end} during group commit ({@link KVStore.batching}), done at once: the write is
+   * visible on return and stored by the next flush. Throws if the store is not batching.
+   */
+  endBuffered(meta?: { consistentIndex?: number; extra?: readonly BackendOp[] }): void
 }
 
 /** What {@link KVStore.compact} hands back once the compaction is scheduled. */
@@ -139,6 +144,9 @@ class StoreState {
   claimedRecords = 0
   /** Backend writes waiting for `flush()`, in order. */
   unflushedOps: BackendOp[] = []
+  /** Whether `flush()` must store `currentRev` / `consistentIndex`: a buffered write changed them. */
+  unflushedRevision = false
+  unflushedIndex = false
 
   /**
    * True when the database keeps its data in memory (abstract-level's `permanence: false`,
@@ -321,6 +329,11 @@ export class KVStore {
     return this.#s.compactMainRev
   }
 
+  /** True between {@link beginBatch} and {@link flush}: a write may then end with {@link TxnWrite.endBuffered}. */
+  get batching(): boolean {
+    return this.#s.batching
+  }
+
   /** The last applied Raft index stored with the data (0 if none), so replay can skip what is applied. */
   get consistentIndex(): number {
     return this.#s.consistentIndex
@@ -419,8 +432,12 @@ export class KVStore {
   async flush(): Promise<void> {
     const s = this.#s
     s.batching = false
-    if (s.unflushedOps.length === 0) return
     const ops = s.unflushedOps
+    if (s.unflushedRevision) ops.push(s.backend.metaPut('currentRevision', s.currentRev))
+    if (s.unflushedIndex) ops.push(s.backend.metaPut('consistentIndex', s.consistentIndex))
+    s.unflushedRevision = false
+    s.unflushedIndex = false
+    if (ops.length === 0) return
     s.unflushedOps = []
     // the records buffered so far belong to these ops or to those of flushes still under way
     s.claimedRecords = s.unflushed.size
@@ -512,7 +529,7 @@ export class KVStore {
     const compactRev = s.compactMainRev
     const keep = s.index.keep(compactRev)
     const batching = s.batching
-    const stored = s.unflushedOps.length > 0 ? this.flush() : Promise.resolve()
+    const stored = s.unflushedOps.length > 0 || s.unflushedRevision || s.unflushedIndex ? this.flush() : Promise.resolve()
     s.batching = batching // a hash does not end the group commit under way
     const work = async (): Promise<HashKVResult> => {
       await stored // the hash covers stored records, so buffered ones are stored first
@@ -737,6 +754,10 @@ class StoreTxnWrite implements TxnWrite {
   }
 
   async end(meta: { consistentIndex?: number; extra?: readonly BackendOp[] } = {}): Promise<void> {
+    if (this.#s.batching) {
+      this.endBuffered(meta)
+      return
+    }
     this.#checkOpen()
     this.#ended = true
     const s = this.#s
@@ -745,15 +766,6 @@ class StoreTxnWrite implements TxnWrite {
     if (changed) ops.push(s.backend.metaPut('currentRevision', this.beginRev + 1))
     if (meta.consistentIndex !== undefined) ops.push(s.backend.metaPut('consistentIndex', meta.consistentIndex))
     if (meta.extra !== undefined) ops.push(...meta.extra)
-    if (s.batching) {
-      // group commit: visible now, stored by the next flush()
-      this.#pending?.forEach((rev, kv) => s.unflushed.add(rev, kv))
-      for (const op of ops) s.unflushedOps.push(op)
-      s.activeWrite = undefined
-      if (changed) s.currentRev = this.beginRev + 1
-      if (meta.consistentIndex !== undefined) s.consistentIndex = meta.consistentIndex
-      return
-    }
     try {
       await s.backend.write(ops)
     } catch (err) {
@@ -764,6 +776,28 @@ class StoreTxnWrite implements TxnWrite {
     }
     if (changed) s.currentRev = this.beginRev + 1
     if (meta.consistentIndex !== undefined) s.consistentIndex = meta.consistentIndex
+  }
+
+  endBuffered(meta: { consistentIndex?: number; extra?: readonly BackendOp[] } = {}): void {
+    this.#checkOpen()
+    const s = this.#s
+    assert(s.batching, 'endBuffered() outside group commit')
+    this.#ended = true
+    const changed = this.#changes.length > 0
+    // group commit: visible now, stored by the next flush(); the meta entries are written once
+    // there, from the store's state (only the last of each would count in one batch anyway)
+    this.#pending?.forEach((rev, kv) => s.unflushed.add(rev, kv))
+    for (const op of this.#ops) s.unflushedOps.push(op)
+    if (meta.extra !== undefined) for (const op of meta.extra) s.unflushedOps.push(op)
+    s.activeWrite = undefined
+    if (changed) {
+      s.currentRev = this.beginRev + 1
+      s.unflushedRevision = true
+    }
+    if (meta.consistentIndex !== undefined) {
+      s.consistentIndex = meta.consistentIndex
+      s.unflushedIndex = true
+    }
   }
 
   #delete(key: Uint8Array): void {
