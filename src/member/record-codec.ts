@@ -15,8 +15,10 @@
  * Layout: a format byte ({@link RECORD_FORMAT}), then one value. A value is a tag byte
  * and its payload: unsigned LEB128 varints for lengths, counts and integers, UTF-8 for
  * strings and object keys (or one byte for a string of a fixed table of the names records
- * repeat), 8 little-endian bytes for other numbers. Records written by
- * earlier versions as JSON text (they begin with `{`, `[` or `"`) are still read.
+ * repeat), 8 little-endian bytes for other numbers. A plain put request, the record
+ * written most, has a form of its own ({@link PUT_RECORD_FORMAT}) that decodes to the same
+ * value. Records written by earlier versions as JSON text (they begin with `{`, `[` or `"`)
+ * are still read.
  *
  * @module
  */
@@ -25,6 +27,76 @@ import { assert, InvariantError } from '../errors.js'
 
 /** The format byte every binary record begins with. */
 export const RECORD_FORMAT = 0xb1
+
+/**
+ * The format byte of a record that is a plain put request (see {@link plainPut}), the
+ * record a member writes and applies most: its fields in a fixed order after one byte of
+ * flags, so it is encoded and decoded without field names or per-field tags' dispatch.
+ * It decodes to exactly what the general form would (JSON semantics, fresh byte arrays).
+ */
+export const PUT_RECORD_FORMAT = 0xb2
+
+const PUT_USERNAME = 1
+const PUT_AUTH_REVISION = 2
+const PUT_PREV_KV = 4
+const PUT_IGNORE_VALUE = 8
+const PUT_IGNORE_LEASE = 16
+
+/** A put request with nothing but the fields its record form holds (see {@link plainPut}). */
+interface PlainPut {
+  header: { memberId: string; id: string; username?: string; authRevision?: number }
+  put: { key: Uint8Array; value: Uint8Array; lease: string; prevKv: boolean; ignoreValue: boolean; ignoreLease: boolean }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false
+  const proto = Object.getPrototypeOf(v) as unknown
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * True when `v` is a put request that the put record holds exactly: `{ header, put }` as
+ * plain objects, the header's `memberId` and `id` strings, `username` a string and
+ * `authRevision` a non-negative safe integer when present (or `undefined`, which JSON
+ * leaves out anyway), and `put` with exactly its six fields of their types. Anything else,
+ * a `toJSON` or an extra field included, takes the general form.
+ */
+function plainPut(v: unknown): v is PlainPut {
+  if (!isPlainObject(v)) return false
+  let n = 0
+  for (const k in v) {
+    if (k !== 'header' && k !== 'put') return false
+    n++
+  }
+  if (n !== 2) return false
+  const h = v.header
+  const p = v.put
+  if (!isPlainObject(h) || !isPlainObject(p)) return false
+  for (const k in h) {
+    const x = h[k]
+    if (k === 'memberId' || k === 'id') {
+      if (typeof x !== 'string') return false
+    } else if (k === 'username') {
+      if (x !== undefined && typeof x !== 'string') return false
+    } else if (k === 'authRevision') {
+      if (x !== undefined && !(Number.isSafeInteger(x) && (x as number) >= 0)) return false
+    } else return false
+  }
+  if (typeof h.memberId !== 'string' || typeof h.id !== 'string') return false
+  n = 0
+  for (const k in p) {
+    const x = p[k]
+    if (k === 'key' || k === 'value') {
+      if (!(x instanceof Uint8Array)) return false
+    } else if (k === 'lease') {
+      if (typeof x !== 'string') return false
+    } else if (k === 'prevKv' || k === 'ignoreValue' || k === 'ignoreLease') {
+      if (typeof x !== 'boolean') return false
+    } else return false
+    n++
+  }
+  return n === 6
+}
 
 const T_NULL = 0
 const T_FALSE = 1
@@ -251,6 +323,25 @@ class Writer {
     this.ensure(1)
     this.buf[this.pos++] = t
   }
+
+  /** The body of a {@link PUT_RECORD_FORMAT} record: flags, then the fields in a fixed order. */
+  putRequest(r: PlainPut): void {
+    const { header: h, put: p } = r
+    const flags =
+      (h.username !== undefined ? PUT_USERNAME : 0) |
+      (h.authRevision !== undefined ? PUT_AUTH_REVISION : 0) |
+      (p.prevKv ? PUT_PREV_KV : 0) |
+      (p.ignoreValue ? PUT_IGNORE_VALUE : 0) |
+      (p.ignoreLease ? PUT_IGNORE_LEASE : 0)
+    this.tag(flags)
+    this.text(h.memberId)
+    this.text(h.id)
+    if (h.username !== undefined) this.text(h.username)
+    if (h.authRevision !== undefined) this.tagged(T_UINT, h.authRevision)
+    this.text(p.lease)
+    this.bytes(T_BYTES, p.key)
+    this.bytes(T_BYTES, p.value)
+  }
 }
 
 let cachedWriter: Writer | undefined = new Writer(4096)
@@ -262,8 +353,13 @@ export function encodeRecord(value: unknown): Uint8Array {
   cachedWriter = undefined
   try {
     w.pos = 0
-    w.tag(RECORD_FORMAT)
-    if (!w.value(value, '')) w.tag(T_NULL)
+    if (plainPut(value)) {
+      w.tag(PUT_RECORD_FORMAT)
+      w.putRequest(value)
+    } else {
+      w.tag(RECORD_FORMAT)
+      if (!w.value(value, '')) w.tag(T_NULL)
+    }
     return w.buf.slice(0, w.pos)
   } finally {
     // do not keep a huge buffer (a state dump) alive between records
@@ -362,6 +458,48 @@ class Reader {
     return s
   }
 
+  /** A string value ({@link Writer.text}'s forms). */
+  text(): string {
+    const v = this.value()
+    if (typeof v !== 'string') throw new Corrupt('expected a string')
+    return v
+  }
+
+  /** A byte value. */
+  bytes(): Uint8Array {
+    const v = this.value()
+    if (!(v instanceof Uint8Array)) throw new Corrupt('expected bytes')
+    return v
+  }
+
+  /** The body of a {@link PUT_RECORD_FORMAT} record, as the general form decodes the same request. */
+  putRequest(): PlainPut {
+    if (this.pos >= this.buf.length) throw new Corrupt('truncated put record')
+    const flags = this.buf[this.pos++]!
+    if (flags > 31) throw new Corrupt('unknown put record flags')
+    const header: PlainPut['header'] = { memberId: this.text(), id: this.text() }
+    if ((flags & PUT_USERNAME) !== 0) header.username = this.text()
+    if ((flags & PUT_AUTH_REVISION) !== 0) {
+      const v = this.value()
+      if (typeof v !== 'number') throw new Corrupt('expected an integer')
+      header.authRevision = v
+    }
+    const lease = this.text()
+    const key = this.bytes()
+    const value = this.bytes()
+    return {
+      header,
+      put: {
+        key,
+        value,
+        lease,
+        prevKv: (flags & PUT_PREV_KV) !== 0,
+        ignoreValue: (flags & PUT_IGNORE_VALUE) !== 0,
+        ignoreLease: (flags & PUT_IGNORE_LEASE) !== 0,
+      },
+    }
+  }
+
   value(): unknown {
     if (this.pos >= this.buf.length) throw new Corrupt('truncated value')
     const tag = this.buf[this.pos++]
@@ -452,9 +590,9 @@ function legacyReviver(_key: string, value: unknown): unknown {
 export function decodeRecord<T>(bytes: Uint8Array): T {
   try {
     const first = bytes[0]
-    if (first === RECORD_FORMAT) {
+    if (first === RECORD_FORMAT || first === PUT_RECORD_FORMAT) {
       const r = new Reader(bytes)
-      const v = r.value()
+      const v = first === RECORD_FORMAT ? r.value() : r.putRequest()
       if (r.pos !== bytes.length) throw new Corrupt(`${bytes.length - r.pos} trailing bytes`)
       return v as T
     }

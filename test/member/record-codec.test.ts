@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { decodeRecord, encodeRecord, RECORD_FORMAT } from '../../src/member/record-codec.js'
+import { decodeRecord, encodeRecord, PUT_RECORD_FORMAT, RECORD_FORMAT } from '../../src/member/record-codec.js'
 import { fromBinaryString, toBinaryString } from '../../src/api/bytes.js'
 import { InvariantError } from '../../src/errors.js'
 
@@ -164,6 +164,95 @@ describe('record codec', () => {
     assert.throws(() => decodeRecord(new Uint8Array([RECORD_FORMAT, 6, 2, 0xc3, 0x28])), InvariantError, 'invalid UTF-8')
     assert.throws(() => decodeRecord(new Uint8Array([RECORD_FORMAT, 12, 255])), InvariantError, 'a name the table does not have')
     assert.throws(() => decodeRecord(new Uint8Array([RECORD_FORMAT, 12])), InvariantError, 'a truncated name')
+  })
+
+  it('writes plain put requests in the put form, which decodes exactly as JSON did (seeded random requests)', () => {
+    const seed = 99
+    const r = rng(seed)
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T
+    const bytesOf = (n: number): Uint8Array => {
+      const raw = Array.from({ length: n }, () => Math.floor(r() * 256))
+      // plain arrays, Buffers and views into a larger buffer all take the put form
+      return pick([() => new Uint8Array(raw), () => Buffer.from(raw), () => new Uint8Array([7, ...raw, 7]).subarray(1, n + 1)])()
+    }
+    const strings = ['', '1', '8e9e05c52164694d', 'abc.12', 'é', 'ü👍', 'lone \ud800', '\udc00x', 'x'.repeat(300)]
+    for (let i = 0; i < 500; i++) {
+      const header: Record<string, unknown> = { memberId: pick(strings), id: pick(strings) }
+      const u = r()
+      if (u < 0.3) header.username = pick(strings)
+      else if (u < 0.4) header.username = undefined
+      const a = r()
+      if (a < 0.3) header.authRevision = pick([0, 1, 127, 128, 2 ** 40, Number.MAX_SAFE_INTEGER])
+      else if (a < 0.4) header.authRevision = undefined
+      const req = {
+        header,
+        put: { key: bytesOf(1 + Math.floor(r() * 20)), value: bytesOf(pick([0, 1, 64, 65, 300])), lease: pick(['0', '7587', ...strings]), prevKv: r() < 0.5, ignoreValue: r() < 0.5, ignoreLease: r() < 0.5 },
+      }
+      const bytes = encodeRecord(req)
+      assert.equal(bytes[0], PUT_RECORD_FORMAT, `seed ${seed}, request ${i}`)
+      const back = decodeRecord<{ put: { key: Uint8Array; value: Uint8Array } }>(bytes)
+      assert.deepEqual(back, jsonRoundTrip(req), `seed ${seed}, request ${i}`)
+      for (const b of [back.put.key, back.put.value]) {
+        assert.equal(Object.getPrototypeOf(b), Uint8Array.prototype, 'a plain Uint8Array')
+        assert.notEqual(b.buffer, bytes.buffer, 'a fresh array, not a view of the record')
+        if (b.length === 0) assert.ok(Object.isFrozen(b))
+      }
+    }
+  })
+
+  it('takes the general form for anything that differs from a plain put request, with the same result as JSON', () => {
+    const put = () => ({ key: new Uint8Array([1]), value: new Uint8Array([2]), lease: '0', prevKv: false, ignoreValue: false, ignoreLease: false })
+    const header = { memberId: 'm', id: 'x.1' }
+    class Header {
+      memberId = 'm'
+      id = 'x.1'
+    }
+    const others: unknown[] = [
+      { header, put: { ...put(), extra: 1 } },
+      { header, put: { ...put(), prevKv: undefined } },
+      { header, put: { ...put(), lease: 7 } },
+      { header, put: { ...put(), key: [1] } },
+      { header, put: put(), more: true },
+      { header: { ...header, authRevision: -1 }, put: put() },
+      { header: { ...header, authRevision: 0.5 }, put: put() },
+      { header: { ...header, username: 3 }, put: put() },
+      { header: { ...header, other: 'x' }, put: put() },
+      { header: { id: 'x.1' }, put: put() },
+      { header: new Header(), put: put() },
+      { header, put: { ...put(), toJSON: () => ({ replaced: true }) } },
+      { header, deleteRange: { key: new Uint8Array([1]), rangeEnd: new Uint8Array(0), prevKv: false } },
+    ]
+    for (const [i, v] of others.entries()) {
+      const bytes = encodeRecord(v)
+      assert.equal(bytes[0], RECORD_FORMAT, `case ${i}`)
+      assert.deepEqual(decodeRecord(bytes), jsonRoundTrip(v), `case ${i}`)
+    }
+    // -0 is a non-negative integer: the put form, and it comes back as 0, as from JSON
+    const negZero = { header: { ...header, authRevision: -0 }, put: put() }
+    assert.equal(encodeRecord(negZero)[0], PUT_RECORD_FORMAT)
+    assert.deepEqual(decodeRecord(encodeRecord(negZero)), jsonRoundTrip(negZero))
+  })
+
+  it('refuses every truncation of a put record, unknown flags and trailing bytes as corruption', () => {
+    const rec = encodeRecord({ header: { memberId: 'm', id: 'x.1', username: 'root', authRevision: 300 }, put: { key: new Uint8Array([1, 2]), value: new Uint8Array([3]), lease: '5', prevKv: true, ignoreValue: false, ignoreLease: true } })
+    assert.equal(rec[0], PUT_RECORD_FORMAT)
+    for (let len = 0; len < rec.length; len++) {
+      assert.throws(() => decodeRecord(rec.subarray(0, len)), InvariantError, `prefix of ${len} bytes`)
+    }
+    assert.throws(() => decodeRecord(new Uint8Array([...rec, 0])), InvariantError)
+    const badFlags = new Uint8Array(rec)
+    badFlags[1] = 32
+    assert.throws(() => decodeRecord(badFlags), InvariantError)
+    const r = rng(11)
+    for (let i = 0; i < 2000; i++) {
+      const bad = new Uint8Array(rec)
+      bad[Math.floor(r() * bad.length)] = Math.floor(r() * 256)
+      try {
+        decodeRecord(bad)
+      } catch (err) {
+        assert.ok(err instanceof InvariantError, `seed 11, flip ${i}: ${String(err)}`)
+      }
+    }
   })
 
   it('never throws anything but InvariantError on damaged records (seeded byte flips)', () => {
