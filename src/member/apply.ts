@@ -61,6 +61,11 @@ export function mvccEnd(rangeEnd: Uint8Array): Uint8Array | undefined {
   return rangeEnd
 }
 
+/** Who sent `req`, as the auth checks take it. */
+function authInfo(req: InternalRequest): { username: string; revision: number } {
+  return { username: req.header.username ?? '', revision: req.header.authRevision ?? 0 }
+}
+
 function meta(index: number | undefined): { consistentIndex?: number } {
   return index === undefined ? {} : { consistentIndex: index }
 }
@@ -189,7 +194,7 @@ export class Applier {
   async apply(req: InternalRequest, index: number): Promise<ApplyResult<unknown>> {
     if (this.auth !== undefined) {
       // etcd's authApplierV3: the sender's permissions are checked before anything is read or written
-      const ai = { username: req.header.username ?? '', revision: req.header.authRevision ?? 0 }
+      const ai = authInfo(req)
       if ('put' in req) checkPut(this.auth, this.lessor, ai, req.put)
       else if ('deleteRange' in req) checkDeleteRange(this.auth, ai, req.deleteRange)
       else if ('txn' in req) checkTxn(this.auth, ai, req.txn)
@@ -213,18 +218,23 @@ export class Applier {
   }
 
   /**
-   * {@link apply} done at once, for the request a member applies most: a plain put (no
-   * `prevKv`, `ignoreValue` or `ignoreLease`, which read first) while the store is in group
-   * commit. The same checks in the same order, the same write, the same errors (thrown).
-   * Returns `undefined`, having done nothing, for any other request: use {@link apply}.
+   * {@link apply} done at once, for the requests a member applies most, while the store is
+   * in group commit: a plain put (no `prevKv`, `ignoreValue` or `ignoreLease`, which read
+   * first) and a compare-and-swap txn ({@link txnNowApplies}). The same checks in the same
+   * order, the same write, the same errors (thrown). Returns `undefined`, having done
+   * nothing, for any other request: use {@link apply}.
    */
   applyNow(req: InternalRequest, index: number): ApplyResult<unknown> | undefined {
-    if (!('put' in req) || !this.kv.batching) return undefined
+    if (!this.kv.batching) return undefined
+    if ('txn' in req) {
+      if (!this.txnNowApplies(req.txn)) return undefined
+      if (this.auth !== undefined) checkTxn(this.auth, authInfo(req), req.txn)
+      return this.txnNow(req.txn, index)
+    }
+    if (!('put' in req)) return undefined
     const p = req.put
     if (p.prevKv || p.ignoreValue || p.ignoreLease) return undefined
-    if (this.auth !== undefined) {
-      checkPut(this.auth, this.lessor, { username: req.header.username ?? '', revision: req.header.authRevision ?? 0 }, p)
-    }
+    if (this.auth !== undefined) checkPut(this.auth, this.lessor, authInfo(req), p)
     if (p.lease !== '0' && !this.leases.exists(p.lease)) throw etcdError('LeaseNotFound')
     const txn = this.kv.write()
     const rev = txn.put(p.key, p.value, p.lease)
@@ -232,6 +242,46 @@ export class Applier {
     txn.endBuffered(meta(index))
     this.attach(events)
     return { response: { header: nestedHeader(rev) }, events }
+  }
+
+  /**
+   * {@link txn} done at once for a compare-and-swap ({@link txnNowApplies}): compares of
+   * single keys on CREATE, MOD or VERSION (read from the index), and both branches plain
+   * puts without a lease.
+   */
+  private txnNowApplies(rt: TxnRequest): boolean {
+    for (const c of rt.compare) {
+      if (c.rangeEnd.length !== 0 || (c.target !== 'MOD' && c.target !== 'VERSION' && c.target !== 'CREATE')) return false
+    }
+    for (const op of [...rt.success, ...rt.failure]) {
+      if (!('requestPut' in op)) return false
+      const p = op.requestPut
+      if (p.prevKv || p.ignoreValue || p.ignoreLease || p.lease !== '0') return false
+    }
+    return true
+  }
+
+  private txnNow(rt: TxnRequest, index: number): ApplyResult<TxnResponse> {
+    let succeeded = true
+    for (const c of rt.compare) {
+      const state = this.kv.currentKeyState(c.key)
+      if (!compareKV(c, state === undefined ? ZERO_KV : { ...ZERO_KV, ...state })) {
+        succeeded = false
+        break // as etcd: the first failed compare decides
+      }
+    }
+    const ops = succeeded ? rt.success : rt.failure
+    const txn = this.kv.write()
+    const responses: ResponseOp[] = []
+    for (const op of ops) {
+      const p = (op as { requestPut: PutRequest }).requestPut
+      responses.push({ responsePut: { header: nestedHeader(txn.put(p.key, p.value, p.lease)) } })
+    }
+    const events = txn.changes()
+    const response: TxnResponse = { header: nestedHeader(txn.beginRev + (events.length > 0 ? 1 : 0)), succeeded, responses }
+    txn.endBuffered(meta(index))
+    this.attach(events)
+    return { response, events }
   }
 
   /** Applies a put (etcd `applierV3backend.Put`). */

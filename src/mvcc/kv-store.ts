@@ -329,6 +329,19 @@ export class KVStore {
     return this.#s.compactMainRev
   }
 
+  /**
+   * The revisions and version of `key` at the current revision, from the index alone (no
+   * record is read), `undefined` when it does not exist: what a txn compare on CREATE, MOD
+   * or VERSION looks at, answered without an await. Equal to those fields of
+   * {@link range}'s result for the key.
+   */
+  currentKeyState(key: Uint8Array): { createRevision: number; modRevision: number; version: number } | undefined {
+    const s = this.#s
+    s.checkUsable()
+    const e = s.index.get(key, s.currentRev)
+    return e === undefined ? undefined : { createRevision: e.created.main, modRevision: e.modified.main, version: e.version }
+  }
+
   /** True between {@link beginBatch} and {@link flush}: a write may then end with {@link TxnWrite.endBuffered}. */
   get batching(): boolean {
     return this.#s.batching

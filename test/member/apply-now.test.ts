@@ -88,6 +88,59 @@ describe('Applier.applyNow', () => {
     await b.close()
   })
 
+  it('applies random compare-and-swap txns exactly as apply does, and leaves other txns to it', async (t) => {
+    const seed = Number(process.env.SEED ?? 777)
+    t.diagnostic(`seed ${seed} (SEED=${seed} to replay)`)
+    const rand = mulberry32(seed)
+    const full = await openApplier()
+    const now = await openApplier()
+    const key = () => enc(`k${Math.floor(rand() * 4)}`)
+    const putOp = (n: number) => ({ requestPut: { key: key(), value: enc(`v${n}`), lease: '0', prevKv: false, ignoreValue: false, ignoreLease: false } })
+    let index = 0
+    let fast = 0
+    const outcomes = new Set<boolean>()
+    for (let batch = 0; batch < 30; batch++) {
+      full.kv.beginBatch()
+      now.kv.beginBatch()
+      for (let i = 0, n = 1 + Math.floor(rand() * 6); i < n; i++) {
+        index++
+        const compare = Array.from({ length: Math.floor(rand() * 3) }, () => ({
+          result: (['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] as const)[Math.floor(rand() * 4)]!,
+          target: (['MOD', 'VERSION', 'CREATE', 'VALUE'] as const)[Math.floor(rand() * (rand() < 0.9 ? 3 : 4))]!,
+          key: key(),
+          rangeEnd: rand() < 0.1 ? enc('l') : new Uint8Array(0),
+          version: Math.floor(rand() * 4),
+          createRevision: Math.floor(rand() * index),
+          modRevision: Math.floor(rand() * index),
+          value: enc('v1'),
+          lease: '0',
+        }))
+        const branch = () => Array.from({ length: Math.floor(rand() * 3) }, () =>
+          rand() < 0.9 ? putOp(index) : { requestRange: { key: key(), rangeEnd: new Uint8Array(0), limit: 0, revision: 0, sortOrder: 'NONE' as const, sortTarget: 'KEY' as const, serializable: false, keysOnly: false, countOnly: false, minModRevision: 0, maxModRevision: 0, minCreateRevision: 0, maxCreateRevision: 0 } })
+        const req: InternalRequest = { header: { memberId: '1', id: `1.${index}` }, txn: { compare, success: branch(), failure: branch() } }
+        const a = await full.applier.apply(req, index)
+        let b = now.applier.applyNow(req, index)
+        if (b === undefined) b = await now.applier.apply(req, index)
+        else {
+          fast++
+          outcomes.add((b.response as { succeeded: boolean }).succeeded)
+        }
+        assert.deepEqual(b, a, `seed ${seed}, request ${index}`)
+      }
+      await full.kv.flush()
+      await now.kv.flush()
+    }
+    t.diagnostic(`${fast} of ${index} txns applied at once`)
+    assert.ok(fast > index / 3, 'most generated txns take the immediate path')
+    assert.ok(fast < index, 'some take the full path')
+    assert.equal(outcomes.size, 2, 'immediate txns both succeed and fail')
+    const all = async (kv: KVStore) => (await kv.range(enc('k'), enc('l'), {})).kvs
+    assert.deepEqual(await all(now.kv), await all(full.kv))
+    assert.equal(now.kv.rev, full.kv.rev)
+    await full.kv.close()
+    await now.kv.close()
+  })
+
   it('leaves requests that read first, other requests, and puts outside group commit to apply, doing nothing', async () => {
     const { kv, applier } = await openApplier()
     kv.beginBatch()
