@@ -734,8 +734,8 @@ class StoreTxnWrite implements TxnWrite {
   put(key: Uint8Array, value: Uint8Array, lease: string): number {
     this.#checkOpen()
     const rev = this.beginRev + 1
-    const ki = this.#s.index.keyIndex(key) // looked up once, for the previous state and the put
-    const prev = ki?.get(rev)
+    const found = this.#s.index.lookup(key) // looked up once, for the previous state and the put
+    const prev = typeof found === 'string' ? undefined : found.get(rev)
     const idxRev: Revision = { main: rev, sub: this.#changes.length }
     const kv: KeyValue = {
       key,
@@ -747,7 +747,7 @@ class StoreTxnWrite implements TxnWrite {
     }
     const { op, record } = this.#s.backend.recordPut(idxRev, kv)
     this.#ops.push(op)
-    this.#s.index.put(key, idxRev, this.#s.keepRecords ? record : undefined, ki)
+    this.#s.index.put(key, idxRev, this.#s.keepRecords ? record : undefined, found)
     this.#changes.push({ type: 'PUT', kv })
     ;(this.#pending ??= new RecordBuffer()).add(idxRev, kv)
     return rev

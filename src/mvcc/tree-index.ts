@@ -49,6 +49,15 @@ export class TreeIndex {
     return this.#byKey.get(toBinaryString(key))
   }
 
+  /**
+   * The history of `key`, or, when it has none, the name {@link put} files a new key under:
+   * a put hands either back to {@link put} and looks its key up once, new key or not.
+   */
+  lookup(key: Uint8Array): KeyIndex | string {
+    const name = toBinaryString(key)
+    return this.#byKey.get(name) ?? name
+  }
+
   /** The keys live at `atRev` in the range and their revisions there, in key order. */
   range(key: Uint8Array, end: RangeEnd, atRev: number): { keys: Uint8Array[]; revs: Revision[] } {
     const keys: Uint8Array[] = []
@@ -115,14 +124,15 @@ export class TreeIndex {
 
   /**
    * Records a put of `key` at `rev`; `record`, when given, is the stored record of that
-   * put, kept as the key's {@link KeyIndex.latest} until its next change. `known` is the
-   * key's index when the caller just looked it up ({@link keyIndex}), saving a second lookup.
+   * put, kept as the key's {@link KeyIndex.latest} until its next change. `known` is what
+   * {@link lookup} just answered for the key (its index, or the name of a new key), saving
+   * a second lookup; nothing else may change the index in between.
    */
-  put(key: Uint8Array, rev: Revision, record?: Uint8Array, known?: KeyIndex): void {
-    let ki = known
+  put(key: Uint8Array, rev: Revision, record?: Uint8Array, known?: KeyIndex | string): void {
+    let ki = typeof known === 'string' ? undefined : known
     if (ki === undefined) {
-      const k = toBinaryString(key)
-      ki = this.#byKey.get(k)
+      const k = typeof known === 'string' ? known : toBinaryString(key)
+      ki = known === undefined ? this.#byKey.get(k) : undefined
       if (ki === undefined) {
         ki = this.#tree.getOrInsert(k, newKeyIndex)
         this.#byKey.set(k, ki)

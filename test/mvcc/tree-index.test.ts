@@ -90,6 +90,22 @@ describe('TreeIndex', () => {
     assert.deepEqual(ti.get(b('foo'), 7), { modified: rev(7), created: rev(7), version: 1 })
   })
 
+  it('lookup answers a key\'s history or a new key\'s name, and put files the key from either', () => {
+    const ti = newIndex()
+    const foo = ti.lookup(b('foo'))
+    assert.ok(typeof foo !== 'string', 'a deleted key still has its history')
+    assert.equal(foo.get(5), undefined)
+    ti.put(b('foo'), rev(7), undefined, foo)
+    assert.deepEqual(ti.get(b('foo'), 7)?.created, rev(7), 'a new generation')
+    const fresh = ti.lookup(b('baz'))
+    assert.equal(typeof fresh, 'string', 'no history: the name to file it under')
+    ti.put(b('baz'), rev(8), undefined, fresh)
+    assert.equal(ti.size, 5)
+    assert.deepEqual(ti.get(b('baz'), 8)?.modified, rev(8))
+    assert.deepEqual(ti.range(b('a'), b('z'), 8).keys.map(toText), ['bar', 'baz', 'foo', 'foo1', 'foo2'])
+    assert.equal(ti.lookup(b('baz')), ti.keyIndex(b('baz')), 'now found by both')
+  })
+
   it('holds 1M keys: puts, ranges and compaction stay fast', () => {
     const ti = new TreeIndex()
     const n = 1_000_000
