@@ -139,6 +139,9 @@ export type MemberEvent =
    */
   | { type: 'peer-removed'; memberId: string; peerId: string }
 
+/** What the apply loop awaits for an entry applied at once: one microtask turn. */
+const APPLIED: Promise<void> = Promise.resolve()
+
 /** How an applied request is answered: its response, or the etcd error it failed with. */
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
 
@@ -450,8 +453,10 @@ export class Member implements KVServer, LeaseServer {
       // one turn of the apply lock for the whole batch, not one per entry
       const applied = await this.applyLock.run(async () => {
         for (const e of rd.committedEntries) {
-          const pending = this.applyEntry(e, answers)
-          if (pending !== undefined) await pending
+          // one turn of the microtask queue per entry even when it applied at once: watchers
+          // take their responses on microtasks, and a whole Ready applied without a turn
+          // fills their streams until they fall behind (become slow, catch up from history)
+          await (this.applyEntry(e, answers) ?? APPLIED)
           if (this.stopped) return false
         }
         await this.kv.flush()

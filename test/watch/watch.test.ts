@@ -236,6 +236,35 @@ describe('watch service', () => {
     })
   })
 
+  it('a watcher that reads as fast as it can keeps up with 64 concurrent writers: one response per revision', async () => {
+    for (const members of [1, 3]) {
+      await withStore({ members, watchBufferSize: 16 }, async (store) => {
+        const s = await store.watch.watch({ key: 'c/', rangeEnd: 'c0' })
+        await take(s, 1) // created
+        const total = 640
+        const responses: { revision: number; events: number }[] = []
+        const reading = (async () => {
+          let events = 0
+          while (events < total) {
+            const r = await s.next()
+            if (r.done === true) break
+            responses.push({ revision: r.value.header.revision, events: r.value.events.length })
+            events += r.value.events.length
+          }
+        })()
+        let n = 0
+        await Promise.all(Array.from({ length: 64 }, async () => {
+          while (n < total) await store.kv.put({ key: `c/${n++ % 50}`, value: 'v' })
+        }))
+        await reading
+        // a watcher that fell behind its stream's buffer is caught up from history, several
+        // revisions to a response: that happens only to a consumer slower than the writers
+        assert.equal(responses.length, total, `${members} member(s): every revision in its own response, none caught up from history`)
+        assert.ok(responses.every((r) => r.events === 1))
+      })
+    }
+  })
+
   it('a slow consumer does not block writers or other watchers, then catches up from history without gaps', async () => {
     await withStore({ members: 1, watchBufferSize: 4 }, async (store) => {
       const slow = await store.watch.watch({ key: 's', rangeEnd: 't' })
