@@ -167,6 +167,7 @@ class ServerWatchStream implements WatchStream, WatchSink {
     if (w !== undefined) {
       // a waiting read finds the queue empty (push serves it first): the stream is over
       this.#waiter = undefined
+      this.#readsUnderWay--
       w.resolve({ value: undefined, done: true })
     }
     const wake = this.#wake
@@ -237,19 +238,22 @@ class ServerWatchStream implements WatchStream, WatchSink {
       } else if (this.#ended) {
         return Promise.resolve({ value: undefined, done: true })
       } else {
+        // counted down when the waiter is served (push, finish), not in a reaction of its own
         this.#readsUnderWay++
         const p = new Promise<IteratorResult<WatchResponse, undefined>>((resolve, reject) => {
           this.#waiter = { resolve, reject }
         })
-        this.#reading = p.then(this.#settled, this.#settled)
+        this.#reading = p
         return p
       }
     }
     this.#readsUnderWay++
-    const p = this.#reading.then(() => this.#next())
+    const p = this.#reading.then(this.#nextInTurn, this.#nextInTurn)
     this.#reading = p.then(this.#settled, this.#settled) // the caller gets the rejection through `p`
     return p
   }
+
+  readonly #nextInTurn = (): Promise<IteratorResult<WatchResponse, undefined>> => this.#next()
 
   /** Reads started and not settled yet: later reads wait behind them. */
   #readsUnderWay = 0
@@ -273,10 +277,20 @@ class ServerWatchStream implements WatchStream, WatchSink {
     if (this.#plain(item)) {
       this.#queue.shift()
       if (item.counted) this.#taken()
+      this.#readsUnderWay--
       w.resolve({ value: item.response, done: false })
       return
     }
-    this.#next().then(w.resolve, w.reject)
+    this.#next().then(
+      (r) => {
+        this.#readsUnderWay--
+        w.resolve(r)
+      },
+      (err: unknown) => {
+        this.#readsUnderWay--
+        w.reject(err)
+      },
+    )
   }
 
   /** A counted response left the buffer: room again, so a slow watcher may catch up. */

@@ -237,7 +237,7 @@ describe('watch service', () => {
   })
 
   it('a watcher that reads as fast as it can keeps up with 64 concurrent writers: one response per revision', async () => {
-    for (const members of [1, 3]) {
+    for (const members of [1, 3] as const) {
       await withStore({ members, watchBufferSize: 16 }, async (store) => {
         const s = await store.watch.watch({ key: 'c/', rangeEnd: 'c0' })
         await take(s, 1) // created
