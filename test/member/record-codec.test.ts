@@ -83,6 +83,20 @@ function randomValue(r: () => number, depth: number): unknown {
   }
 }
 
+/** Decodes 2,000 copies of `rec`, each with one random byte changed: any error must be an InvariantError. */
+function flipBytes(rec: Uint8Array, seed: number): void {
+  const r = rng(seed)
+  for (let i = 0; i < 2000; i++) {
+    const bad = new Uint8Array(rec)
+    bad[Math.floor(r() * bad.length)] = Math.floor(r() * 256)
+    try {
+      decodeRecord(bad)
+    } catch (err) {
+      assert.ok(err instanceof InvariantError, `seed ${seed}, flip ${i}: ${String(err)}`)
+    }
+  }
+}
+
 describe('record codec', () => {
   it('round-trips random JSON-like values with byte leaves exactly as JSON did', () => {
     for (const seed of [1, 2, 3, 42, 1234]) {
@@ -243,30 +257,10 @@ describe('record codec', () => {
     const badFlags = new Uint8Array(rec)
     badFlags[1] = 32
     assert.throws(() => decodeRecord(badFlags), InvariantError)
-    const r = rng(11)
-    for (let i = 0; i < 2000; i++) {
-      const bad = new Uint8Array(rec)
-      bad[Math.floor(r() * bad.length)] = Math.floor(r() * 256)
-      try {
-        decodeRecord(bad)
-      } catch (err) {
-        assert.ok(err instanceof InvariantError, `seed 11, flip ${i}: ${String(err)}`)
-      }
-    }
+    flipBytes(rec, 11)
   })
 
   it('never throws anything but InvariantError on damaged records (seeded byte flips)', () => {
-    const seed = 7
-    const r = rng(seed)
-    const rec = encodeRecord({ header: { memberId: 'm', id: 'x.1' }, txn: { compare: [], success: [{ requestPut: { key: new Uint8Array([1]), value: new Uint8Array(5), lease: '0' } }], failure: [] } })
-    for (let i = 0; i < 2000; i++) {
-      const bad = new Uint8Array(rec)
-      bad[Math.floor(r() * bad.length)] = Math.floor(r() * 256)
-      try {
-        decodeRecord(bad)
-      } catch (err) {
-        assert.ok(err instanceof InvariantError, `seed ${seed}, flip ${i}: ${String(err)}`)
-      }
-    }
+    flipBytes(encodeRecord({ header: { memberId: 'm', id: 'x.1' }, txn: { compare: [], success: [{ requestPut: { key: new Uint8Array([1]), value: new Uint8Array(5), lease: '0' } }], failure: [] } }), 7)
   })
 })
