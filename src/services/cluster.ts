@@ -17,10 +17,11 @@ import { validateUrls } from '../cluster/membership.js'
 import { InvalidArgumentError } from '../errors.js'
 import { idInput, parseRequest } from './kv-schema.js'
 import type { LeaseIdInput } from './lease-api.js'
+import { whileHeld } from '../sim/clock.js'
 
 
-/** A member id (etcd's uint64) as a canonical decimal string. */
-function memberId(v: string | number | bigint): string {
+/** A member id (etcd's uint64) as a canonical decimal string; the Maintenance service's requests name members too. */
+export function memberId(v: string | number | bigint): string {
   const b = BigInt(v)
   if (b < 0n || b >= 1n << 64n) throw new InvalidArgumentError('pocket-etcd: invalid request: member id out of uint64 range', 'InvalidArgument', 'ErrInvalidRequest')
   return b.toString()
@@ -71,13 +72,8 @@ export class ClusterService implements ClusterApi {
     private readonly hold: () => () => void = () => () => undefined,
   ) {}
 
-  private async held<T>(run: () => Promise<T>): Promise<T> {
-    const release = this.hold()
-    try {
-      return await run()
-    } finally {
-      release()
-    }
+  private held<T>(run: () => Promise<T>): Promise<T> {
+    return whileHeld(this.hold, run)
   }
 
   /** etcd `MemberAdd`: `etcdserver: given member URLs are invalid` for a bad URL. */

@@ -23,6 +23,7 @@ import { varintSize } from '../api/varint.js'
 import { etcdError } from '../errors.js'
 import type { KVApi } from './kv-api.js'
 import { NO_TOKEN, type TokenSource } from '../auth/credentials.js'
+import { whileHeld } from '../sim/clock.js'
 import {
   compactionRequestSchema,
   deleteRangeRequestSchema,
@@ -184,13 +185,8 @@ export class KVService implements KVApi {
     private readonly tokens: TokenSource = NO_TOKEN,
   ) {}
 
-  private async held<T>(run: () => Promise<T>): Promise<T> {
-    const release = this.hold()
-    try {
-      return await run()
-    } finally {
-      release()
-    }
+  private held<T>(run: () => Promise<T>): Promise<T> {
+    return whileHeld(this.hold, run)
   }
 
   /** Gets the keys in a range (etcd `KV.Range`). */

@@ -20,6 +20,7 @@ import { InvalidArgumentError, isEtcdError } from '../errors.js'
 import { NO_TOKEN, type TokenSource } from '../auth/credentials.js'
 import { parseRequest } from './kv-schema.js'
 import type { LeaseApi, LeaseIdInput, LeaseKeepAliveStream } from './lease-api.js'
+import { whileHeld } from '../sim/clock.js'
 import {
   leaseGrantRequestSchema,
   leaseKeepAliveRequestSchema,
@@ -90,13 +91,8 @@ export class LeaseService implements LeaseApi {
     private readonly tokens: TokenSource = NO_TOKEN,
   ) {}
 
-  private async held<T>(run: () => Promise<T>): Promise<T> {
-    const release = this.hold()
-    try {
-      return await run()
-    } finally {
-      release()
-    }
+  private held<T>(run: () => Promise<T>): Promise<T> {
+    return whileHeld(this.hold, run)
   }
 
   /** Creates a lease (etcd `LeaseGrant`); the TTL granted is at least the cluster's minimum. */

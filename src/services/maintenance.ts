@@ -15,19 +15,13 @@ import type {
   MoveLeaderResponse,
   StatusResponse,
 } from '../maintenance/messages.js'
-import { InvalidArgumentError } from '../errors.js'
 import { idInput, parseRequest } from './kv-schema.js'
+import { memberId } from './cluster.js'
 import type { LeaseIdInput } from './lease-api.js'
 import { SnapshotStream } from '../snapshot/snapshot.js'
 import type { MemberStateSnapshot } from '../member/member.js'
+import { whileHeld } from '../sim/clock.js'
 
-
-/** A member id (etcd's uint64) as a canonical decimal string. */
-function memberId(v: string | number | bigint): string {
-  const b = BigInt(v)
-  if (b < 0n || b >= 1n << 64n) throw new InvalidArgumentError('pocket-etcd: invalid request: member id out of uint64 range', 'InvalidArgument', 'ErrInvalidRequest')
-  return b.toString()
-}
 
 const int = z.number().int().refine(Number.isSafeInteger, 'must be a safe integer')
 
@@ -91,13 +85,8 @@ export class MaintenanceService implements MaintenanceApi {
     private readonly hold: () => () => void = () => () => undefined,
   ) {}
 
-  private async held<T>(run: () => Promise<T>): Promise<T> {
-    const release = this.hold()
-    try {
-      return await run()
-    } finally {
-      release()
-    }
+  private held<T>(run: () => Promise<T>): Promise<T> {
+    return whileHeld(this.hold, run)
   }
 
   /** etcd `Status`. */

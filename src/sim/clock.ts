@@ -41,6 +41,19 @@ export interface Clock {
   hold?(): () => void
 }
 
+/**
+ * Runs `run` while `hold` (a clock's {@link Clock.hold}) keeps the host alive, and releases
+ * it once `run` settles: how the services keep the process alive for a request in flight.
+ */
+export async function whileHeld<T>(hold: () => () => void, run: () => Promise<T>): Promise<T> {
+  const release = hold()
+  try {
+    return await run()
+  } finally {
+    release()
+  }
+}
+
 const INERT: TimerHandle = Object.freeze({ cancel(): void {} })
 
 function checkDelay(ms: number): number {
