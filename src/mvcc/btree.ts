@@ -115,17 +115,9 @@ export class BTree<K, V> {
    * `undefined`), ascending, until it returns false.
    */
   ascend(from: K | undefined, visit: (key: K, value: V) => boolean | void): void {
-    let leaf: Leaf<K, V> | undefined
-    let i: number
-    if (from === undefined) {
-      let node = this.#root
-      while (node instanceof Internal) node = node.children[0]!
-      leaf = node
-      i = 0
-    } else {
-      leaf = this.#findLeaf(from)
-      i = this.#lowerBound(leaf.keys, from)
-    }
+    const start = this.#start(from)
+    let leaf: Leaf<K, V> | undefined = start.leaf
+    let i = start.i
     while (leaf !== undefined) {
       const { keys, values } = leaf
       for (; i < keys.length; i++) {
@@ -136,21 +128,24 @@ export class BTree<K, V> {
     }
   }
 
+  /** Where an ascending walk from `from` (the first entry when `undefined`) begins: a leaf and a position in it. */
+  #start(from: K | undefined): { leaf: Leaf<K, V>; i: number } {
+    if (from === undefined) {
+      let node = this.#root
+      while (node instanceof Internal) node = node.children[0]!
+      return { leaf: node, i: 0 }
+    }
+    const leaf = this.#findLeaf(from)
+    return { leaf, i: this.#lowerBound(leaf.keys, from) }
+  }
+
   /** The entries with key >= `from` (all when `undefined`), ascending. */
   *entries(from?: K): IterableIterator<[K, V]> {
     const out: [K, V][] = []
     // Collected per leaf so a generator never holds a position across user code for long.
-    let leaf: Leaf<K, V> | undefined
-    let i: number
-    if (from === undefined) {
-      let node = this.#root
-      while (node instanceof Internal) node = node.children[0]!
-      leaf = node
-      i = 0
-    } else {
-      leaf = this.#findLeaf(from)
-      i = this.#lowerBound(leaf.keys, from)
-    }
+    const start = this.#start(from)
+    let leaf: Leaf<K, V> | undefined = start.leaf
+    let i = start.i
     while (leaf !== undefined) {
       out.length = 0
       for (; i < leaf.keys.length; i++) out.push([leaf.keys[i]!, leaf.values[i]!])
