@@ -582,11 +582,10 @@ export class Member implements KVServer, LeaseServer {
     return 0
   }
 
-  /** Applies one committed entry; the caller holds the apply lock. */
   /**
-   * Applies one committed entry: `undefined` when that is done on return (a plain put, the
-   * common case, needs no await), else a promise of it. Either way the entries of a Ready
-   * apply one after the other, in log order.
+   * Applies one committed entry; the caller holds the apply lock. `undefined` when that is
+   * done on return (a plain put, the common case, needs no await), else a promise of it.
+   * Either way the entries of a Ready apply one after the other, in log order.
    */
   private applyEntry(e: Entry, answers: (() => void)[]): Promise<void> | undefined {
     if (e.index <= this.kv.consistentIndex) {
