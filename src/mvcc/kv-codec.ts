@@ -57,10 +57,17 @@ export function writeKeyValue(out: Uint8Array, at: number, kv: KeyValue): number
   return at
 }
 
+/**
+ * Byte chunks up to this length are copied by a loop, longer ones with `set()` through a
+ * subarray view: on node 20 the loop wins below about 28 bytes (16: 51 vs 61 ns), `set()`
+ * above (64: 94 vs 55 ns; 100-byte values in a range: several times faster).
+ */
+const COPY_BY_HAND = 24
+
 /** Copies `len` bytes of `src` from `at` into a fresh plain array (never a view, even of a Buffer). */
 function copyOut(src: Uint8Array, at: number, len: number): Uint8Array {
   const out = new Uint8Array(len)
-  if (len <= 64) for (let i = 0; i < len; i++) out[i] = src[at + i]!
+  if (len <= COPY_BY_HAND) for (let i = 0; i < len; i++) out[i] = src[at + i]!
   else out.set(src.subarray(at, at + len))
   return out
 }
@@ -159,9 +166,6 @@ export function decodeKeyValuesInto(records: readonly (Uint8Array | undefined)[]
     dBytes = EMPTY_RECORD
   }
 }
-
-/** Chunks up to this many bytes are copied by a loop, longer ones with `set` (measured: see readPacked). */
-const COPY_BY_HAND = 24
 
 /** Reads a length-prefixed chunk of the record being decoded into `packed` at `at`; returns its view there. */
 function readPacked(packed: Uint8Array, at: number): Uint8Array {
