@@ -18,7 +18,7 @@
 import { EMPTY, toBinaryString } from '../api/bytes.js'
 import type { KeyValue } from '../api/messages.js'
 import { assert, etcdError } from '../errors.js'
-import type { BackendOp, Bucket, Database } from './backend.js'
+import type { BackendOp, Database } from './backend.js'
 import { Backend } from './backend.js'
 import { crc32c } from './hash.js'
 import { KeyIndex } from './key-index.js'
@@ -456,7 +456,7 @@ export class KVStore {
     s.claimedRecords = s.unflushed.size
     s.flushing++
     try {
-      await s.backend.write(lastMetaWrites(ops, s.backend.meta))
+      await s.backend.write(ops)
     } catch (err) {
       s.fail(err)
       throw err
@@ -616,31 +616,6 @@ async function restoreIndex(backend: Backend, index: TreeIndex, keepRecords: boo
     await it.close()
   }
   return maxRev
-}
-
-/**
- * `ops` without the meta writes a later write of the same meta entry replaces: every
- * write of a group commit stores the current revision and consistent index, and in one
- * atomic batch only the last of each counts (each superseded one would cost the backend
- * an update). The other writes stay, in order.
- */
-function lastMetaWrites(ops: readonly BackendOp[], meta: Bucket): readonly BackendOp[] {
-  let seen: Set<string> | undefined
-  let out: BackendOp[] | undefined
-  for (let i = ops.length - 1; i >= 0; i--) {
-    const op = ops[i]!
-    if (op.bucket === meta) {
-      const name = toBinaryString(op.key)
-      seen ??= new Set()
-      if (seen.has(name)) {
-        out ??= ops.slice(i + 1).reverse()
-        continue
-      }
-      seen.add(name)
-    }
-    out?.push(op)
-  }
-  return out === undefined ? ops : out.reverse()
 }
 
 /** A delete event as etcd's watchers see it: the key, and the delete's revision as `modRevision`. */
