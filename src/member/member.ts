@@ -666,13 +666,7 @@ export class Member implements KVServer, LeaseServer {
   /** After a request is applied: reports its events and queues the answer to its proposer, if this member proposed it. */
   private settleApplied(req: InternalRequest, index: number, outcome: Outcome, events: readonly Event[], answers: (() => void)[]): void {
     if (events.length > 0) this.cfg.onEvent?.({ type: 'applied', memberId: this.id, index, events })
-    if (req.header.memberId === this.id) {
-      const p = this.pending.get(req.header.id)
-      if (p) {
-        this.pending.delete(req.header.id)
-        answers.push(() => (outcome.ok ? p.resolve(outcome.value) : p.reject(outcome.error)))
-      }
-    }
+    this.answer(req.header, outcome, answers)
   }
 
   private notifyApplied(): void {
@@ -1174,7 +1168,7 @@ export class Member implements KVServer, LeaseServer {
 
   private async applyMembershipChange(index: number, cc: ConfChange, answers: (() => void)[]): Promise<void> {
     const rec = decodeRecord<{ header: RequestHeader; change: MembershipChange }>(cc.context)
-    let outcome: { ok: true; value: unknown } | { ok: false; error: unknown }
+    let outcome: Outcome
     try {
       // etcd validates at apply; a refused change is applied to Raft as a no-op
       this.cluster.validate(rec.change)
@@ -1192,7 +1186,8 @@ export class Member implements KVServer, LeaseServer {
     this.answer(rec.header, outcome, answers)
   }
 
-  private answer(header: RequestHeader, outcome: { ok: true; value: unknown } | { ok: false; error: unknown }, answers: (() => void)[]): void {
+  /** Queues the answer to request `header.id` when this member proposed it and still waits for it. */
+  private answer(header: RequestHeader, outcome: Outcome, answers: (() => void)[]): void {
     if (header.memberId !== this.id) return
     const p = this.pending.get(header.id)
     if (!p) return
