@@ -61,6 +61,13 @@ export function mvccEnd(rangeEnd: Uint8Array): Uint8Array | undefined {
   return rangeEnd
 }
 
+/** A put op with nothing to read first and no lease to check (what {@link Applier.applyNow} takes). */
+function isPlainPut(op: RequestOp): boolean {
+  if (!('requestPut' in op)) return false
+  const p = op.requestPut
+  return !p.prevKv && !p.ignoreValue && !p.ignoreLease && p.lease === '0'
+}
+
 /** Who sent `req`, as the auth checks take it. */
 function authInfo(req: InternalRequest): { username: string; revision: number } {
   return { username: req.header.username ?? '', revision: req.header.authRevision ?? 0 }
@@ -253,12 +260,7 @@ export class Applier {
     for (const c of rt.compare) {
       if (c.rangeEnd.length !== 0 || (c.target !== 'MOD' && c.target !== 'VERSION' && c.target !== 'CREATE')) return false
     }
-    for (const op of [...rt.success, ...rt.failure]) {
-      if (!('requestPut' in op)) return false
-      const p = op.requestPut
-      if (p.prevKv || p.ignoreValue || p.ignoreLease || p.lease !== '0') return false
-    }
-    return true
+    return rt.success.every(isPlainPut) && rt.failure.every(isPlainPut)
   }
 
   private txnNow(rt: TxnRequest, index: number): ApplyResult<TxnResponse> {

@@ -48,39 +48,27 @@ const CHUNK = 0xc1
 /**
  * Encodes consecutive entries as one record: the marker, a varint count, then per entry its
  * term (varint), type byte, data length (varint) and data. The key holds the first index.
+ * With `share`, each entry's `data` then points at its bytes inside the record: the log the
+ * member keeps in memory and the record the database stores share one copy (the bytes are
+ * equal, and neither is written again) instead of holding every entry's data twice until
+ * the log is compacted.
  */
-export function encodeChunk(entries: readonly Entry[]): Uint8Array {
+export function encodeChunk(entries: readonly Entry[], share = false): Uint8Array {
   let size = 1 + varintSize(entries.length)
   for (const e of entries) size += varintSize(e.term) + 1 + varintSize(e.data.length) + e.data.length
   const out = new Uint8Array(size)
   out[0] = CHUNK
   let pos = writeVarint(out, 1, entries.length)
   for (const e of entries) {
+    const len = e.data.length
     pos = writeVarint(out, pos, e.term)
     out[pos++] = TYPE_CODE[e.type]
-    pos = writeVarint(out, pos, e.data.length)
+    pos = writeVarint(out, pos, len)
     out.set(e.data, pos)
-    pos += e.data.length
-  }
-  return out
-}
-
-/**
- * {@link encodeChunk}, then points each entry's `data` at its bytes inside the chunk: the log
- * the member keeps in memory and the record the database stores then share one copy (the
- * bytes are equal, and neither is written again), where before every entry's data was held
- * twice until the log was compacted.
- */
-function encodeChunkShared(entries: readonly Entry[]): Uint8Array {
-  const chunk = encodeChunk(entries)
-  let pos = 1 + varintSize(entries.length)
-  for (const e of entries) {
-    const len = e.data.length
-    pos += varintSize(e.term) + 1 + varintSize(len)
-    e.data = chunk.subarray(pos, pos + len)
+    if (share) e.data = out.subarray(pos, pos + len)
     pos += len
   }
-  return chunk
+  return out
 }
 
 /** Decodes one log record stored under `first`: a chunk of entries, or one legacy entry. */
@@ -219,7 +207,7 @@ export class RaftStorage {
         const start = starts.pop()!
         if (start !== first) ops.push({ type: 'del', bucket: this.log, key: indexKey(start) })
       }
-      ops.push({ type: 'put', bucket: this.log, key: indexKey(first), value: encodeChunkShared(p.entries) })
+      ops.push({ type: 'put', bucket: this.log, key: indexKey(first), value: encodeChunk(p.entries, true) })
       starts.push(first)
       this.lastIndex = p.entries[p.entries.length - 1]!.index
     }

@@ -29,7 +29,7 @@ import { assert, InvariantError } from '../errors.js'
 export const RECORD_FORMAT = 0xb1
 
 /**
- * The format byte of a record that is a plain put request (see {@link plainPut}), the
+ * The format byte of a record that is a plain put request (see {@link fitsPutRecord}), the
  * record a member writes and applies most: its fields in a fixed order after one byte of
  * flags, so it is encoded and decoded without field names or per-field tags' dispatch.
  * It decodes to exactly what the general form would (JSON semantics, fresh byte arrays).
@@ -42,7 +42,7 @@ const PUT_PREV_KV = 4
 const PUT_IGNORE_VALUE = 8
 const PUT_IGNORE_LEASE = 16
 
-/** A put request with nothing but the fields its record form holds (see {@link plainPut}). */
+/** A put request with nothing but the fields its record form holds (see {@link fitsPutRecord}). */
 interface PlainPut {
   header: { memberId: string; id: string; username?: string; authRevision?: number }
   put: { key: Uint8Array; value: Uint8Array; lease: string; prevKv: boolean; ignoreValue: boolean; ignoreLease: boolean }
@@ -61,7 +61,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * leaves out anyway), and `put` with exactly its six fields of their types. Anything else,
  * a `toJSON` or an extra field included, takes the general form.
  */
-function plainPut(v: unknown): v is PlainPut {
+function fitsPutRecord(v: unknown): v is PlainPut {
   if (!isPlainObject(v)) return false
   let n = 0
   for (const k in v) {
@@ -353,7 +353,7 @@ export function encodeRecord(value: unknown): Uint8Array {
   cachedWriter = undefined
   try {
     w.pos = 0
-    if (plainPut(value)) {
+    if (fitsPutRecord(value)) {
       w.tag(PUT_RECORD_FORMAT)
       w.putRequest(value)
     } else {

@@ -12,7 +12,7 @@ import { assert } from '../errors.js'
 import type { KeyValue } from '../api/messages.js'
 import { keyValueSize, writeKeyValue } from './kv-codec.js'
 import type { Revision } from './revision.js'
-import { REV_BYTES_LEN, writeRevision } from './revision.js'
+import { REV_BYTES_LEN, encodeRevision, writeRevision } from './revision.js'
 
 /**
  * Any abstract-level database (memory-level, classic-level, ...), whatever its default
@@ -88,7 +88,7 @@ export class Backend {
    */
   getRecordSync(rev: Revision): Uint8Array | undefined {
     const r = this.#record
-    if (r === undefined) return this.key.getSync(encodeRevisionKey(rev))
+    if (r === undefined) return this.key.getSync(encodeRevision(rev))
     writeRevision(r.scratch, r.scratch.length - REV_BYTES_LEN, rev)
     return (this.key.db as { getSync(key: unknown, options: object): Uint8Array | undefined }).getSync(r.key, r.options)
   }
@@ -129,7 +129,7 @@ export class Backend {
     if (p === null) {
       const record = new Uint8Array(size)
       writeKeyValue(record, 0, kv)
-      return { op: { type: 'put', bucket: this.key, key: encodeRevisionKey(rev), value: record }, record }
+      return { op: { type: 'put', bucket: this.key, key: encodeRevision(rev), value: record }, record }
     }
     const head = p.prefix.length + REV_BYTES_LEN
     const both = new Uint8Array(head + size)
@@ -162,12 +162,6 @@ export class Backend {
     if (typeof db.approximateSize !== 'function') return undefined
     return db.approximateSize(new Uint8Array([0]), new Uint8Array([0xff, 0xff, 0xff, 0xff]), { keyEncoding: 'view' })
   }
-}
-
-function encodeRevisionKey(rev: Revision): Uint8Array {
-  const out = new Uint8Array(REV_BYTES_LEN)
-  writeRevision(out, 0, rev)
-  return out
 }
 
 /**
