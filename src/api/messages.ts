@@ -22,7 +22,14 @@ export interface ResponseHeader {
   raftTerm: number
 }
 
-/** A key's state at one revision (mvccpb.KeyValue). */
+/**
+ * A key's state at one revision (mvccpb.KeyValue).
+ *
+ * In a response or a watch event, `key` and `value` are the caller's own copies: changing
+ * them changes nothing in the store. Like the byte fields a gRPC client decodes, they may
+ * be views of a larger shared buffer (one per range response, or a pool for small arrays),
+ * so read them through their own `byteOffset` and `length`, never their whole `buffer`.
+ */
 export interface KeyValue {
   key: Bytes
   /** Revision of the last creation of this key (start of its current generation). */

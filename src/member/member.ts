@@ -734,7 +734,7 @@ export class Member implements KVServer, LeaseServer {
     const ai = token === undefined ? undefined : this.authStore.authInfo(token)
     const id = `${this.incarnation}.${++this.counter}`
     const req: InternalRequest = { header: { memberId: this.id, id, ...(ai ? { username: ai.username, authRevision: ai.revision } : {}) }, ...body }
-    const data = encodeRecord(req)
+    const data = encodeRecord(req, true)
     await this.checkQuota(body, data.length)
     await this.waitForLeader()
     this.assertRunning()

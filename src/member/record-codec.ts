@@ -23,6 +23,7 @@
  * @module
  */
 import { fromBinaryString } from '../api/bytes.js'
+import { copyBytes } from '../api/byte-pool.js'
 import { assert, InvariantError } from '../errors.js'
 
 /** The format byte every binary record begins with. */
@@ -346,8 +347,12 @@ class Writer {
 
 let cachedWriter: Writer | undefined = new Writer(4096)
 
-/** Encodes a JSON-like value whose leaves may be `Uint8Array`s. */
-export function encodeRecord(value: unknown): Uint8Array {
+/**
+ * Encodes a JSON-like value whose leaves may be `Uint8Array`s. With `pooled` the record is
+ * a view of the shared byte pool (`allocBytes` of api/byte-pool): for a record that dies young (a
+ * proposal, which the Raft log copies into its own chunk), never for one that is stored.
+ */
+export function encodeRecord(value: unknown, pooled = false): Uint8Array {
   // a toJSON() that encodes a record itself must not share the cached writer
   const w = cachedWriter ?? new Writer(256)
   cachedWriter = undefined
@@ -360,7 +365,7 @@ export function encodeRecord(value: unknown): Uint8Array {
       w.tag(RECORD_FORMAT)
       if (!w.value(value, '')) w.tag(T_NULL)
     }
-    return w.buf.slice(0, w.pos)
+    return pooled ? copyBytes(w.buf, 0, w.pos) : w.buf.slice(0, w.pos)
   } finally {
     // do not keep a huge buffer (a state dump) alive between records
     cachedWriter = w.buf.length <= 1 << 20 ? w : new Writer(4096)
@@ -472,6 +477,20 @@ class Reader {
     return v
   }
 
+  /**
+   * A byte leaf copied into an array from the shared pool (`allocBytes` of api/byte-pool): for a put's
+   * key and value, which the store copies into its record and hands to watchers, never keeps.
+   */
+  pooledBytes(): Uint8Array {
+    if (this.pos >= this.buf.length || this.buf[this.pos] !== T_BYTES) return this.bytes()
+    this.pos++
+    const len = this.length()
+    if (len === 0) return NO_BYTES
+    const out = copyBytes(this.buf, this.pos, len)
+    this.pos += len
+    return out
+  }
+
   /** The body of a {@link PUT_RECORD_FORMAT} record, as the general form decodes the same request. */
   putRequest(): PlainPut {
     if (this.pos >= this.buf.length) throw new Corrupt('truncated put record')
@@ -485,8 +504,8 @@ class Reader {
       header.authRevision = v
     }
     const lease = this.text()
-    const key = this.bytes()
-    const value = this.bytes()
+    const key = this.pooledBytes()
+    const value = this.pooledBytes()
     return {
       header,
       put: {

@@ -9,6 +9,7 @@
 
 import type { KeyValue } from '../api/messages.js'
 import { assert } from '../errors.js'
+import { allocBytes } from '../api/byte-pool.js'
 import { varintSize, writeVarint } from '../api/varint.js'
 
 const FORMAT = 1
@@ -66,7 +67,7 @@ const COPY_BY_HAND = 24
 
 /** Copies `len` bytes of `src` from `at` into a fresh plain array (never a view, even of a Buffer). */
 function copyOut(src: Uint8Array, at: number, len: number): Uint8Array {
-  const out = new Uint8Array(len)
+  const out = allocBytes(len)
   if (len <= COPY_BY_HAND) for (let i = 0; i < len; i++) out[i] = src[at + i]!
   else out.set(src.subarray(at, at + len))
   return out
@@ -146,7 +147,7 @@ export function decodeKeyValuesInto(records: readonly (Uint8Array | undefined)[]
       const valueLen = readVarint()
       total += withValue ? keyLen + valueLen : keyLen
     }
-    const packed = new Uint8Array(total)
+    const packed = allocBytes(total)
     let at = 0
     for (let i = 0; i < records.length; i++) {
       const bytes = records[i]

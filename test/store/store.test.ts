@@ -367,3 +367,48 @@ describe('Store.open options', () => {
     // if close() left a timer or handle, this file's test process would not exit and the runner would hang
   })
 })
+
+describe('bytes in answers are the caller’s own', () => {
+  for (const members of [1, 3] as const) {
+    it(`${members} member(s): changing returned keys and values (gets, ranges, prevKv, watch events) changes nothing else`, async () => {
+      const store = await Store.open({ members })
+      try {
+        // 100-byte values: the size that is handed out as views of shared slabs
+        const value = (i: number, gen: number): string => `${gen}:${i}:`.padEnd(100, String.fromCharCode(97 + (i % 26)))
+        const watch = await store.watch.watch({ key: 'k/', rangeEnd: 'k0', prevKv: true })
+        await watch.next() // created
+        const n = 200
+        await Promise.all(Array.from({ length: n }, (_, i) => store.kv.put({ key: `k/${String(i).padStart(3, '0')}`, value: value(i, 1) })))
+        const seen: Uint8Array[] = []
+        while (seen.length < n) {
+          const r = await watch.next()
+          assert.equal(r.done, false)
+          for (const e of r.value.events) seen.push(e.kv.value)
+        }
+        // every answer is changed in place as soon as it arrives...
+        const gets = await Promise.all(Array.from({ length: n }, (_, i) => store.kv.range({ key: `k/${String(i).padStart(3, '0')}`, serializable: i % 2 === 0 })))
+        const before = gets.map((g) => text(g.kvs[0]!.value))
+        for (const b of seen) b.fill(0x21)
+        for (const g of gets) {
+          g.kvs[0]!.value.fill(0x23)
+          g.kvs[0]!.key.fill(0x23)
+        }
+        const overwrite = await store.kv.put({ key: 'k/000', value: value(0, 2), prevKv: true })
+        overwrite.prevKv!.value.fill(0x24)
+        // ...and the store, and every other answer, still hold the written bytes
+        before.forEach((v, i) => assert.equal(v, value(i, 1), `get ${i} before the changes`))
+        const all = await store.kv.range({ key: 'k/', rangeEnd: 'k0' })
+        assert.deepEqual(all.kvs.map((kv) => text(kv.value)), Array.from({ length: n }, (_, i) => value(i, i === 0 ? 2 : 1)))
+        const history = await store.kv.range({ key: 'k/000', revision: all.kvs[0]!.createRevision })
+        assert.equal(text(history.kvs[0]!.value), value(0, 1))
+        const r = await watch.next()
+        assert.equal(r.done, false)
+        assert.equal(text(r.value.events[0]!.kv.value), value(0, 2))
+        assert.equal(text(r.value.events[0]!.prevKv!.value), value(0, 1))
+        await assertConverged(store)
+      } finally {
+        await store.close()
+      }
+    })
+  }
+})

@@ -1,0 +1,43 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { allocBytes, copyBytes } from '../../src/api/byte-pool.js'
+import { Random } from '../../src/sim/random.js'
+
+test('allocBytes: zero-filled arrays of the length asked, never sharing bytes with one another', () => {
+  const seed = 7_301
+  const rnd = new Random(seed)
+  const arrays: Uint8Array[] = []
+  // enough to fill many slabs, with lengths on both sides of every threshold
+  for (let i = 0; i < 3_000; i++) {
+    const length = [0, 1, 64, 65, 100, 1024, 1025, 5000][rnd.int(8)]! + (rnd.int(4) === 0 ? rnd.int(300) : 0)
+    const a = allocBytes(length)
+    assert.equal(a.length, length, `seed ${seed}`)
+    assert.ok(a.every((b) => b === 0), `seed ${seed}: array ${i} is not zero-filled`)
+    a.fill(i % 251)
+    arrays.push(a)
+  }
+  arrays.forEach((a, i) => assert.ok(a.every((b) => b === i % 251), `seed ${seed}: array ${i} was overwritten by a later one`))
+})
+
+test('allocBytes: short and long arrays are their own; mid-sized ones are views of shared slabs', () => {
+  for (const length of [0, 10, 64, 1025, 20_000]) {
+    const a = allocBytes(length)
+    assert.equal(a.byteOffset, 0)
+    assert.equal(a.buffer.byteLength, length, `${length} bytes`)
+  }
+  const a = allocBytes(100)
+  const b = allocBytes(100)
+  assert.equal(a.buffer, b.buffer, 'consecutive mid-sized arrays share a slab')
+  assert.equal(b.byteOffset, a.byteOffset + 100)
+})
+
+test('copyBytes copies a range of its source; the copy and the source are independent', () => {
+  const src = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff)
+  const c = copyBytes(src, 50, 200)
+  assert.deepEqual([...c], [...src.subarray(50, 250)])
+  c.fill(0)
+  assert.equal(src[50], 50)
+  src.fill(1)
+  const d = copyBytes(src, 0, 10)
+  assert.deepEqual([...d], Array(10).fill(1))
+})
