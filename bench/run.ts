@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { spawn } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { dirname, resolve } from 'node:path'
@@ -50,6 +51,25 @@ interface Plan {
   watchers: number[]
   /** W6: budget of each writer measurement. */
   w6Measure: Omit<MeasureOptions, 'concurrency'>
+  /** Set in a child process (`--unit`, internal): the one unit it runs. */
+  unit: Unit | undefined
+}
+
+/**
+ * What one child process measures: one target's grid (W1–W5), its W6 fan-out, or its W7
+ * runs at one size. Each runs in a fresh process, so no target inherits another's heap or
+ * the JIT feedback its code left in shared modules (abstract-level, memory-level): in one
+ * process, raw memory-level measured after two Store targets lost about a quarter of its
+ * W2 puts/s against a process of its own.
+ */
+type Unit = { kind: 'grid'; target: TargetId } | { kind: 'fan'; target: TargetId } | { kind: 'scale'; target: TargetId; size: number }
+
+/** What a unit reports to the parent process (as JSON on its stdout). */
+interface UnitResult {
+  rows: Row[]
+  memory: MemoryRow[]
+  fan: (FanOutResult & { target: TargetId })[]
+  fanSkipped: { target: TargetId; why: string }[]
 }
 
 const HELP = `usage: npm run bench -- [--quick] [--only W1,W3,...] [--targets ${TARGET_IDS.join(',')}] [--json path] [--src]
@@ -75,9 +95,11 @@ function parseArgs(argv: string[]): Plan {
   let targets: TargetId[] | undefined
   let jsonPath: string | undefined
   let build: StoreBuild = 'dist'
+  let unit: Unit | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
-    if (a === '--quick') quick = true
+    if (a === '--unit') unit = JSON.parse(argv[++i] ?? 'null') as Unit
+    else if (a === '--quick') quick = true
     else if (a === '--src') build = 'src'
     else if (a === '--only') groups = parseList('--only', argv[++i], WORKLOAD_GROUPS)
     else if (a === '--targets') targets = parseList('--targets', argv[++i], TARGET_IDS)
@@ -110,6 +132,7 @@ function parseArgs(argv: string[]): Plan {
     build,
     watchers: quick ? [1, 1000] : [1, 100, 1000],
     w6Measure: quick ? { warmupMs: 100, durationMs: 400, maxOps: 50_000 } : { warmupMs: 300, durationMs: 2000, maxOps: 200_000 },
+    unit,
   }
 }
 
@@ -240,39 +263,108 @@ async function runFanOut(out: FanOutResult[], skipped: { target: TargetId; why: 
   }
 }
 
+/** Runs one unit in this process. */
+async function runUnit(plan: Plan, unit: Unit): Promise<UnitResult> {
+  const out: UnitResult = { rows: [], memory: [], fan: [], fanSkipped: [] }
+  switch (unit.kind) {
+    case 'grid':
+      await runWorkloads(out.rows, 'grid', unit.target, plan.gridKeys, WORKLOADS.filter((w) => plan.groups.has(w.group)), plan.measure)
+      break
+    case 'fan':
+      await runFanOut(out.fan, out.fanSkipped, unit.target, plan)
+      break
+    case 'scale':
+      await runWorkloads(out.rows, 'scale', unit.target, unit.size, SCALE_WORKLOADS, plan.scaleMeasure, canCollectGarbage() ? out.memory : undefined)
+      break
+  }
+  return out
+}
+
+/**
+ * Runs one unit in a child process (this script again, with the same node flags and
+ * arguments plus `--unit`): its progress lines pass through, its result comes back as JSON
+ * on its stdout. A child that fails reports every row of its unit as skipped.
+ */
+function isolated(unit: Unit, argv: readonly string[], plan: Plan): Promise<UnitResult> {
+  const script = fileURLToPath(import.meta.url)
+  return new Promise((resolveResult) => {
+    const child = spawn(process.execPath, [...process.execArgv, script, ...argv, '--unit', JSON.stringify(unit)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const chunks: Buffer[] = []
+    child.stdout.on('data', (c: Buffer) => chunks.push(c))
+    const fail = (why: string): void => resolveResult(failedUnit(unit, plan, why))
+    child.on('error', (err) => fail(`child process failed: ${err.message}`))
+    child.on('close', (code, signal) => {
+      if (code !== 0) return fail(`child process exited with ${signal ?? code}`)
+      try {
+        resolveResult(JSON.parse(Buffer.concat(chunks).toString('utf8')) as UnitResult)
+      } catch (err) {
+        fail(`child process sent no result: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    })
+  })
+}
+
+/** The rows of a unit whose process failed, each skipped with the reason. */
+function failedUnit(unit: Unit, plan: Plan, why: string): UnitResult {
+  progress(`  ${unit.target}: ${why}`)
+  const out: UnitResult = { rows: [], memory: [], fan: [], fanSkipped: [] }
+  if (unit.kind === 'fan') out.fanSkipped.push({ target: unit.target, why })
+  else {
+    const workloads = unit.kind === 'grid' ? WORKLOADS.filter((w) => plan.groups.has(w.group)) : SCALE_WORKLOADS
+    const size = unit.kind === 'grid' ? plan.gridKeys : unit.size
+    for (const w of workloads) out.rows.push({ section: unit.kind, workload: w.id, target: unit.target, size, skipped: why })
+  }
+  return out
+}
+
 async function main(): Promise<void> {
-  const plan = parseArgs(process.argv.slice(2))
+  const argv = process.argv.slice(2)
+  const plan = parseArgs(argv)
+  if (plan.unit !== undefined) {
+    await loadStoreBuild(plan.build)
+    const result = await runUnit(plan, plan.unit)
+    process.stdout.write(JSON.stringify(result))
+    return
+  }
   const started = new Date()
   const t0 = performance.now()
   const env = `node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ${process.platform}/${process.arch}`
   console.log(`pocket-etcd bench (${plan.mode}): ${env}`)
   console.log(await loadStoreBuild(plan.build))
   console.log(`keys ${KEY_BYTES} B, values ${VALUE_BYTES} B; grid preload ${plan.gridKeys.toLocaleString('en-US')} keys; ` +
-    `${plan.measure.warmupMs} ms warm-up + ${plan.measure.durationMs} ms per measurement; targets ${plan.targets.join(', ')}`)
+    `${plan.measure.warmupMs} ms warm-up + ${plan.measure.durationMs} ms per measurement; targets ${plan.targets.join(', ')}; ` +
+    'each target in a process of its own')
 
   const rows: Row[] = []
+  const fan: (FanOutResult & { target: TargetId })[] = []
+  const fanSkipped: { target: TargetId; why: string }[] = []
+  const memory: MemoryRow[] = []
+  const run = async (unit: Unit): Promise<void> => {
+    const r = await isolated(unit, argv, plan)
+    rows.push(...r.rows)
+    memory.push(...r.memory)
+    fan.push(...r.fan)
+    fanSkipped.push(...r.fanSkipped)
+  }
   const grid = WORKLOADS.filter((w) => plan.groups.has(w.group))
   if (grid.length > 0) {
     for (const id of plan.targets) {
       progress(`grid: ${id}`)
-      await runWorkloads(rows, 'grid', id, plan.gridKeys, grid, plan.measure)
+      await run({ kind: 'grid', target: id })
     }
   }
-  const fan: (FanOutResult & { target: TargetId })[] = []
-  const fanSkipped: { target: TargetId; why: string }[] = []
   if (plan.groups.has('W6')) {
     for (const id of plan.targets.filter((t) => STORE_TARGETS.includes(t))) {
       progress(`W6 fan-out: ${id}`)
-      await runFanOut(fan, fanSkipped, id, plan)
+      await run({ kind: 'fan', target: id })
     }
   }
-  const memory: MemoryRow[] = []
   const gcOk = canCollectGarbage()
   if (plan.groups.has('W7')) {
     for (const { size, targets } of plan.scale) {
       for (const id of targets) {
         progress(`W7 scale ${size.toLocaleString('en-US')}: ${id}`)
-        await runWorkloads(rows, 'scale', id, size, SCALE_WORKLOADS, plan.scaleMeasure, gcOk ? memory : undefined)
+        await run({ kind: 'scale', target: id, size })
       }
     }
   }
@@ -319,7 +411,7 @@ async function main(): Promise<void> {
   console.log(`total ${fmtS(totalMs)}`)
 
   const json = JSON.stringify(
-    { started: started.toISOString(), totalMs, env, plan: { ...plan, groups: [...plan.groups] }, baselines: BASELINE_IDS, targets: Object.fromEntries(descriptions), rows, summary, fanOut: fan, memory, goals: goalLines },
+    { started: started.toISOString(), totalMs, env, plan: { ...plan, groups: [...plan.groups], unit: undefined }, baselines: BASELINE_IDS, targets: Object.fromEntries(descriptions), rows, summary, fanOut: fan, memory, goals: goalLines },
     null,
     2,
   )
