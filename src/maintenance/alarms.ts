@@ -46,9 +46,11 @@ export class AlarmStore {
     return [...this.raised.values()].filter((a) => type === 'NONE' || a.alarm === type).sort((a, b) => (a.memberID === b.memberID ? a.alarm.localeCompare(b.alarm) : BigInt(a.memberID) < BigInt(b.memberID) ? -1 : 1))
   }
 
-  /** True when an alarm of `type` is raised by any member. */
+  /** True when an alarm of `type` (any type for `'NONE'`) is raised by any member. Asked on every applied request: it allocates nothing. */
   has(type: AlarmType): boolean {
-    return this.list(type).length > 0
+    if (this.raised.size === 0) return false
+    for (const a of this.raised.values()) if (type === 'NONE' || a.alarm === type) return true
+    return false
   }
 
   /** Raises an alarm; returns the ops that persist it (none if already raised). */

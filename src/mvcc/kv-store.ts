@@ -594,7 +594,7 @@ async function restoreIndex(backend: Backend, index: TreeIndex, keepRecords: boo
       for (const [k, v] of entries) {
         const rev = decodeRevision(k)
         maxRev = rev.main
-        const kv = decodeKeyValue(v)
+        const kv = decodeKeyValue(v, false) // the index needs the key and revisions, not the value
         const ki = index.keyIndex(kv.key)
         if (isTombstoneKey(k)) {
           // A tombstone whose earlier records were compacted away has nothing to end.
@@ -679,8 +679,14 @@ class RecordBuffer {
   /** Drops the `n` oldest records (a flush stored them). */
   dropFirst(n: number): void {
     if (n <= 0) return
-    this.#revs.splice(0, n)
-    this.#kvs.splice(0, n)
+    if (n >= this.#revs.length) {
+      // the usual case, a flush of everything held: no array of the dropped records
+      this.#revs.length = 0
+      this.#kvs.length = 0
+    } else {
+      this.#revs.splice(0, n)
+      this.#kvs.splice(0, n)
+    }
     this.#index = undefined
   }
 }
