@@ -213,12 +213,7 @@ export class KeyIndex {
    */
   compact(atRev: number, available: RevisionSet): void {
     assert(!this.isEmpty(), 'compact on an empty key index')
-    const single = this.#revs
-    if (this.#ended === undefined && !Array.isArray(single)) {
-      // a key written once: its only revision stays, and is kept if at or below atRev
-      if (single.main <= atRev) available.add(single)
-      return
-    }
+    if (this.#writtenOnce(atRev, available)) return
     const generations = this.generations
     let [genIdx, revIndex] = doCompact(generations, atRev, available)
     const g = generations[genIdx]!
@@ -235,18 +230,25 @@ export class KeyIndex {
 
   /** Adds to `available` what {@link compact} at `atRev` would keep, changing nothing (etcd's `keep`). */
   keep(atRev: number, available: RevisionSet): void {
-    if (this.isEmpty()) return
-    const single = this.#revs
-    if (this.#ended === undefined && !Array.isArray(single)) {
-      if (single.main <= atRev) available.add(single)
-      return
-    }
+    if (this.isEmpty() || this.#writtenOnce(atRev, available)) return
     const generations = this.generations
     const [genIdx, revIndex] = doCompact(generations, atRev, available)
     const g = generations[genIdx]!
     if (g.revs.length > 0 && revIndex === g.revs.length - 1 && genIdx !== generations.length - 1) {
       available.delete(g.revs[revIndex]!)
     }
+  }
+
+  /**
+   * {@link compact} and {@link keep} of a key written once (one live generation holding one
+   * revision, most keys): that revision stays either way, added to `available` when at or
+   * below `atRev`. False, doing nothing, for any other key.
+   */
+  #writtenOnce(atRev: number, available: RevisionSet): boolean {
+    const single = this.#revs
+    if (this.#ended !== undefined || Array.isArray(single)) return false
+    if (single.main <= atRev) available.add(single)
+    return true
   }
 
   /** True when the key has no revision left: only the empty current generation. */
