@@ -25,10 +25,12 @@ export interface ResponseHeader {
 /**
  * A key's state at one revision (mvccpb.KeyValue).
  *
- * In a response or a watch event, `key` and `value` are the caller's own copies: changing
- * them changes nothing in the store. Like the byte fields a gRPC client decodes, they may
- * be views of a larger shared buffer (one per range response, or a pool for small arrays),
- * so read them through their own `byteOffset` and `length`, never their whole `buffer`.
+ * In a response or a watch event, `key` and `value` are copies: changing them changes
+ * nothing in the store. A watch event's key-value is one object for every watcher that
+ * receives the event, so treat events as read-only. Like the byte fields a gRPC client
+ * decodes, keys and values may be views of a larger shared buffer (one per range response,
+ * or a pool for small arrays): read them through their own `byteOffset` and `length`,
+ * never their whole `buffer`.
  */
 export interface KeyValue {
   key: Bytes
