@@ -18,6 +18,8 @@
  * @module
  */
 
+import { markAsUntransferable } from 'node:worker_threads'
+
 /** Bytes per slab (Node's `Buffer.poolSize`). */
 const SLAB_BYTES = 8192
 /** Longest array taken from a slab: at most this much of a slab is left unused at its end. */
@@ -25,8 +27,19 @@ const MAX_POOLED = 1024
 /** Up to this length V8 keeps a typed array on its heap, where a fresh one is cheapest. */
 const MAX_ON_HEAP = 64
 
-let slab = new Uint8Array(SLAB_BYTES)
+let slab = newSlab()
 let used = 0
+
+/**
+ * A fresh slab, marked untransferable (as Node marks its `Buffer` pool): a caller who
+ * transfers a pooled array's `buffer` to a worker gets a copy sent, and the slab, which
+ * other arrays share, is not detached.
+ */
+function newSlab(): Uint8Array {
+  const s = new Uint8Array(SLAB_BYTES)
+  markAsUntransferable(s.buffer)
+  return s
+}
 
 /**
  * A zero-filled array of `length` bytes: its own array when short (on V8's heap) or long,
@@ -34,8 +47,9 @@ let used = 0
  */
 export function allocBytes(length: number): Uint8Array {
   if (length <= MAX_ON_HEAP || length > MAX_POOLED) return new Uint8Array(length)
-  if (used + length > SLAB_BYTES) {
-    slab = new Uint8Array(SLAB_BYTES)
+  // (a detached slab has length 0: one is replaced like a full one)
+  if (used + length > slab.length) {
+    slab = newSlab()
     used = 0
   }
   const out = slab.subarray(used, used + length)

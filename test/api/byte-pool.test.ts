@@ -41,3 +41,25 @@ test('copyBytes copies a range of its source; the copy and the source are indepe
   const d = copyBytes(src, 0, 10)
   assert.deepEqual([...d], Array(10).fill(1))
 })
+
+test('a pooled array sent to a worker with its buffer in the transfer list is copied; the shared slab stays usable', async () => {
+  const { MessageChannel } = await import('node:worker_threads')
+  const a = allocBytes(100)
+  const b = allocBytes(100)
+  a.fill(1)
+  b.fill(2)
+  const { port1, port2 } = new MessageChannel()
+  try {
+    const got = new Promise<Uint8Array>((resolve) => port2.once('message', resolve))
+    port1.postMessage(a, [a.buffer as ArrayBuffer])
+    assert.deepEqual([...(await got)], Array(100).fill(1))
+    assert.equal(a.length, 100, 'the sender keeps its array')
+    assert.deepEqual([...b], Array(100).fill(2), 'arrays sharing its slab are intact')
+    const c = allocBytes(100)
+    assert.equal(c.length, 100)
+    assert.ok(c.every((x) => x === 0))
+  } finally {
+    port1.close()
+    port2.close()
+  }
+})
