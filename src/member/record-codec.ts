@@ -349,8 +349,9 @@ let cachedWriter: Writer | undefined = new Writer(4096)
 
 /**
  * Encodes a JSON-like value whose leaves may be `Uint8Array`s. With `pooled` the record is
- * a view of the shared byte pool (`allocBytes` of api/byte-pool): for a record that dies young (a
- * proposal, which the Raft log copies into its own chunk), never for one that is stored.
+ * a view of the shared byte pool (`allocBytes` of api/byte-pool): for a record that dies
+ * young (a proposal, which the Raft log copies into its own chunk), never for one that is
+ * stored.
  */
 export function encodeRecord(value: unknown, pooled = false): Uint8Array {
   // a toJSON() that encodes a record itself must not share the cached writer
@@ -478,8 +479,9 @@ class Reader {
   }
 
   /**
-   * A byte leaf copied into an array from the shared pool (`allocBytes` of api/byte-pool): for a put's
-   * key and value, which the store copies into its record and hands to watchers, never keeps.
+   * A byte leaf copied into an array from the shared pool (`allocBytes` of api/byte-pool):
+   * for a put's key and value, which the store copies into its record and hands to
+   * watchers, but never keeps.
    */
   pooledBytes(): Uint8Array {
     if (this.pos >= this.buf.length || this.buf[this.pos] !== T_BYTES) return this.bytes()

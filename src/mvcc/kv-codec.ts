@@ -65,7 +65,7 @@ export function writeKeyValue(out: Uint8Array, at: number, kv: KeyValue): number
  */
 const COPY_BY_HAND = 24
 
-/** Copies `len` bytes of `src` from `at` into a fresh plain array (never a view, even of a Buffer). */
+/** Copies `len` bytes of `src` from `at` into a plain array of their own (`allocBytes`: never a view of `src`, even of a Buffer). */
 function copyOut(src: Uint8Array, at: number, len: number): Uint8Array {
   const out = allocBytes(len)
   if (len <= COPY_BY_HAND) for (let i = 0; i < len; i++) out[i] = src[at + i]!
@@ -128,8 +128,8 @@ export function decodeKeyValue(bytes: Uint8Array, withValue = true): KeyValue {
 /**
  * Decodes every record of `records` into `out` at the same position (positions whose
  * record is `undefined` are left alone). The keys and values are copies that share one
- * fresh buffer, each a view of its own bytes in it: one allocation for a whole range
- * instead of one per key and value, which is most of the cost of a large range. Without
+ * buffer (`allocBytes`), each a view of its own bytes in it: one allocation for a whole
+ * range instead of one per key and value, which is most of the cost of a large range. Without
  * `withValue` values are left out, as in {@link decodeKeyValue}.
  */
 export function decodeKeyValuesInto(records: readonly (Uint8Array | undefined)[], out: KeyValue[], withValue = true): void {
