@@ -263,12 +263,17 @@ async function runFanOut(out: FanOutResult[], skipped: { target: TargetId; why: 
   }
 }
 
+/** The W1–W5 workloads the plan asks for (the grid). */
+function gridWorkloads(plan: Plan): Workload[] {
+  return WORKLOADS.filter((w) => plan.groups.has(w.group))
+}
+
 /** Runs one unit in this process. */
 async function runUnit(plan: Plan, unit: Unit): Promise<UnitResult> {
   const out: UnitResult = { rows: [], memory: [], fan: [], fanSkipped: [] }
   switch (unit.kind) {
     case 'grid':
-      await runWorkloads(out.rows, 'grid', unit.target, plan.gridKeys, WORKLOADS.filter((w) => plan.groups.has(w.group)), plan.measure)
+      await runWorkloads(out.rows, 'grid', unit.target, plan.gridKeys, gridWorkloads(plan), plan.measure)
       break
     case 'fan':
       await runFanOut(out.fan, out.fanSkipped, unit.target, plan)
@@ -310,7 +315,7 @@ function failedUnit(unit: Unit, plan: Plan, why: string): UnitResult {
   const out: UnitResult = { rows: [], memory: [], fan: [], fanSkipped: [] }
   if (unit.kind === 'fan') out.fanSkipped.push({ target: unit.target, why })
   else {
-    const workloads = unit.kind === 'grid' ? WORKLOADS.filter((w) => plan.groups.has(w.group)) : SCALE_WORKLOADS
+    const workloads = unit.kind === 'grid' ? gridWorkloads(plan) : SCALE_WORKLOADS
     const size = unit.kind === 'grid' ? plan.gridKeys : unit.size
     for (const w of workloads) out.rows.push({ section: unit.kind, workload: w.id, target: unit.target, size, skipped: why })
   }
@@ -346,7 +351,7 @@ async function main(): Promise<void> {
     fan.push(...r.fan)
     fanSkipped.push(...r.fanSkipped)
   }
-  const grid = WORKLOADS.filter((w) => plan.groups.has(w.group))
+  const grid = gridWorkloads(plan)
   if (grid.length > 0) {
     for (const id of plan.targets) {
       progress(`grid: ${id}`)

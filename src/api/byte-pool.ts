@@ -19,6 +19,7 @@
  */
 
 import { markAsUntransferable } from 'node:worker_threads'
+import { copyInto } from './bytes.js'
 
 /** Bytes per slab (Node's `Buffer.poolSize`). */
 const SLAB_BYTES = 8192
@@ -57,9 +58,9 @@ export function allocBytes(length: number): Uint8Array {
   return out
 }
 
-/** A copy of `length` bytes of `src` from `at`, in an array from {@link allocBytes}. */
+/** A copy of `length` bytes of `src` from `at`, in an array from {@link allocBytes} (never a view of `src`, even of a Buffer). */
 export function copyBytes(src: Uint8Array, at: number, length: number): Uint8Array {
   const out = allocBytes(length)
-  out.set(src.subarray(at, at + length))
+  copyInto(out, 0, src, at, length)
   return out
 }

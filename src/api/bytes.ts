@@ -42,6 +42,19 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
+ * Byte chunks up to this length are copied by a loop, longer ones with `set()` through a
+ * subarray view: on node 20 the loop wins below about 28 bytes (16: 51 vs 61 ns), `set()`
+ * above (64: 94 vs 55 ns; 100-byte values in a range: several times faster).
+ */
+const COPY_BY_HAND = 24
+
+/** Copies `len` bytes of `src` from `from` into `dst` at `to`, by whichever way is faster for that length. */
+export function copyInto(dst: Uint8Array, to: number, src: Uint8Array, from: number, len: number): void {
+  if (len <= COPY_BY_HAND) for (let i = 0; i < len; i++) dst[to + i] = src[from + i]!
+  else dst.set(src.subarray(from, from + len), to)
+}
+
+/**
  * The end of the prefix range of `key` (etcd's `GetPrefixRangeEnd`): `key` with its last
  * byte below 0xff incremented and what follows dropped. A key of only 0xff bytes (or an
  * empty key) has no end: it returns `[0]`, meaning "to the end of the keyspace".

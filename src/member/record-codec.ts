@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { fromBinaryString } from '../api/bytes.js'
+import { copyInto, fromBinaryString } from '../api/bytes.js'
 import { copyBytes } from '../api/byte-pool.js'
 import { assert, InvariantError } from '../errors.js'
 
@@ -555,11 +555,7 @@ class Reader {
         // empty byte fields are common (a compare's rangeEnd and value): one shared, frozen array
         if (len === 0) return NO_BYTES
         const out = new Uint8Array(len)
-        const buf = this.buf
-        const start = this.pos
-        // a loop is faster than set() through a view below about 28 bytes (see kv-codec's COPY_BY_HAND)
-        if (len <= 24) for (let i = 0; i < len; i++) out[i] = buf[start + i]!
-        else out.set(buf.subarray(start, start + len))
+        copyInto(out, 0, this.buf, this.pos, len)
         this.pos += len
         return out
       }

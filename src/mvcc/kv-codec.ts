@@ -9,7 +9,8 @@
 
 import type { KeyValue } from '../api/messages.js'
 import { assert } from '../errors.js'
-import { allocBytes } from '../api/byte-pool.js'
+import { allocBytes, copyBytes } from '../api/byte-pool.js'
+import { copyInto } from '../api/bytes.js'
 import { varintSize, writeVarint } from '../api/varint.js'
 
 const FORMAT = 1
@@ -58,21 +59,6 @@ export function writeKeyValue(out: Uint8Array, at: number, kv: KeyValue): number
   return at
 }
 
-/**
- * Byte chunks up to this length are copied by a loop, longer ones with `set()` through a
- * subarray view: on node 20 the loop wins below about 28 bytes (16: 51 vs 61 ns), `set()`
- * above (64: 94 vs 55 ns; 100-byte values in a range: several times faster).
- */
-const COPY_BY_HAND = 24
-
-/** Copies `len` bytes of `src` from `at` into a plain array of their own (`allocBytes`: never a view of `src`, even of a Buffer). */
-function copyOut(src: Uint8Array, at: number, len: number): Uint8Array {
-  const out = allocBytes(len)
-  if (len <= COPY_BY_HAND) for (let i = 0; i < len; i++) out[i] = src[at + i]!
-  else out.set(src.subarray(at, at + len))
-  return out
-}
-
 const EMPTY_RECORD = new Uint8Array(0)
 /** Cursor of {@link decodeKeyValue} (module state, not closures: the decoder is on every read's path). */
 let dBytes: Uint8Array = EMPTY_RECORD
@@ -102,7 +88,7 @@ function readChunk(): Uint8Array {
   const len = readVarint()
   if (dAt + len > dBytes.length) assert(false, 'truncated key-value record')
   // A plain copy even when the backend hands out a Buffer (whose slice is a shared view).
-  const out = copyOut(dBytes, dAt, len)
+  const out = copyBytes(dBytes, dAt, len)
   dAt += len
   return out
 }
@@ -172,11 +158,7 @@ export function decodeKeyValuesInto(records: readonly (Uint8Array | undefined)[]
 function readPacked(packed: Uint8Array, at: number): Uint8Array {
   const len = readVarint()
   if (dAt + len > dBytes.length) assert(false, 'truncated key-value record')
-  const src = dBytes
-  // a short chunk (a key) by hand; a longer one (a value) natively: a byte loop over 100
-  // bytes costs several times the view that set() needs
-  if (len <= COPY_BY_HAND) for (let i = 0; i < len; i++) packed[at + i] = src[dAt + i]!
-  else packed.set(src.subarray(dAt, dAt + len), at)
+  copyInto(packed, at, dBytes, dAt, len)
   dAt += len
   return packed.subarray(at, at + len)
 }

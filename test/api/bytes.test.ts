@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Buffer } from 'node:buffer'
-import { compareBytes, fromBinaryString, prefixEnd, toBinaryString, toBytes } from '../../src/api/bytes.js'
+import { compareBytes, copyInto, fromBinaryString, prefixEnd, toBinaryString, toBytes } from '../../src/api/bytes.js'
 
 test('prefixEnd increments the last byte below 0xff and drops what follows (etcd GetPrefixRangeEnd)', () => {
   const cases: [number[], number[]][] = [
@@ -31,5 +31,15 @@ test('binary strings order exactly as bytes do and round-trip', () => {
       const y = toBinaryString(b)
       assert.equal(x < y ? -1 : x > y ? 1 : 0, byBytes)
     }
+  }
+})
+
+test('copyInto copies a range to an offset, short (by hand) and long (set) alike, and nothing around it', () => {
+  for (const len of [0, 1, 24, 25, 100]) {
+    const src = Uint8Array.from({ length: len + 10 }, (_, i) => (i * 7 + 1) & 0xff)
+    const dst = new Uint8Array(len + 6).fill(0xee)
+    copyInto(dst, 3, src, 5, len)
+    assert.deepEqual([...dst.subarray(3, 3 + len)], [...src.subarray(5, 5 + len)], `${len} bytes`)
+    assert.deepEqual([...dst.subarray(0, 3), ...dst.subarray(3 + len)], Array(6).fill(0xee), `${len} bytes: outside the range untouched`)
   }
 })
