@@ -735,10 +735,14 @@ export class Member implements KVServer, LeaseServer {
     const id = `${this.incarnation}.${++this.counter}`
     const req: InternalRequest = { header: { memberId: this.id, id, ...(ai ? { username: ai.username, authRevision: ai.revision } : {}) }, ...body }
     const data = encodeRecord(req, true)
-    await this.checkQuota(body, data.length)
-    await this.waitForLeader()
+    // the common case (within quota, a leader known) waits for neither: no turn of the
+    // microtask queue between the call and the queued proposal
+    const quota = this.checkQuota(body, data.length)
+    if (quota !== undefined) await quota
+    if (this.lead === NONE) await this.waitForLeader()
     this.assertRunning()
-    return this.submit<T>(id, () => this.queueProposal(id, data))
+    // the proposal reaches Raft at the next flushProposals, which runs the Ready loop itself
+    return this.submit<T>(id, () => this.queueProposal(id, data), false)
   }
 
   /**
@@ -778,7 +782,7 @@ export class Member implements KVServer, LeaseServer {
    * the request timeout), hands it to Raft with `send`, and undoes the registration when Raft
    * refuses it (no leader, a leadership transfer: etcd's Unavailable errors).
    */
-  private submit<T>(id: string, send: () => void): Promise<T> {
+  private submit<T>(id: string, send: () => void, kick = true): Promise<T> {
     const timeout = this.cfg.timing.requestTimeoutMs
     const result = new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline: this.cfg.clock.now() + timeout })
@@ -791,7 +795,7 @@ export class Member implements KVServer, LeaseServer {
       if (err instanceof RaftError) throw etcdError(this.lead === NONE ? 'NoLeader' : 'LeaderChanged', { cause: err })
       throw err
     }
-    this.kick()
+    if (kick) this.kick()
     return result
   }
 
@@ -1352,16 +1356,22 @@ export class Member implements KVServer, LeaseServer {
   /**
    * etcd's quotaKVServer: a write that needs space and would take the backend past the quota
    * raises the NOSPACE alarm through Raft and fails with `etcdserver: mvcc: database space exceeded`.
-   * `size` is the encoded request's length (encoded once, for the proposal too).
+   * `size` is the encoded request's length (encoded once, for the proposal too). `undefined`
+   * when the write fits without measuring (the common case), else a promise of the check.
    */
-  private async checkQuota(body: InternalRequestBody, size: number): Promise<void> {
+  private checkQuota(body: InternalRequestBody, size: number): Promise<void> | undefined {
     const quota = this.cfg.quotaBackendBytes ?? 0
-    if (quota <= 0 || !needsSpace(body)) return
+    if (quota <= 0 || !needsSpace(body)) return undefined
     // Measuring reads the whole database, so between measurements the size is bounded from
     // above: each logged entry is stored at most twice (Raft log, then applied records) plus
     // per-record overhead. Only a bound over the quota measures again, exactly.
     const m = this.spaceMeasure
-    if (m !== undefined && m.dbSize + QUOTA_GROWTH_FACTOR * (this.loggedBytes - m.loggedBytes + size + QUOTA_ENTRY_OVERHEAD) + QUOTA_GROWTH_SLACK <= quota) return
+    if (m !== undefined && m.dbSize + QUOTA_GROWTH_FACTOR * (this.loggedBytes - m.loggedBytes + size + QUOTA_ENTRY_OVERHEAD) + QUOTA_GROWTH_SLACK <= quota) return undefined
+    return this.measureQuota(quota, size)
+  }
+
+  /** The slow half of {@link checkQuota}: measures the database, and raises NOSPACE when the write does not fit. */
+  private async measureQuota(quota: number, size: number): Promise<void> {
     const loggedBytes = this.loggedBytes
     const { dbSize } = await this.dbSizes()
     this.spaceMeasure = { dbSize, loggedBytes }

@@ -45,13 +45,19 @@ export interface Clock {
  * Runs `run` while `hold` (a clock's {@link Clock.hold}) keeps the host alive, and releases
  * it once `run` settles: how the services keep the process alive for a request in flight.
  */
-export async function whileHeld<T>(hold: () => () => void, run: () => Promise<T>): Promise<T> {
+export function whileHeld<T>(hold: () => () => void, run: () => Promise<T>): Promise<T> {
   const release = hold()
+  let p: Promise<T>
   try {
-    return await run()
-  } finally {
+    p = run()
+  } catch (err) {
     release()
+    return Promise.reject(err)
   }
+  // the caller gets `run`'s own promise: no async wrapper to resolve; the release reaction
+  // is registered first, so it runs before the caller's continuation
+  p.then(release, release)
+  return p
 }
 
 const INERT: TimerHandle = Object.freeze({ cancel(): void {} })
