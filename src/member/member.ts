@@ -1429,11 +1429,15 @@ export class Member implements KVServer, LeaseServer {
     return { header: this.header(h.revision), hash: h.hash, compactRevision: h.compactRevision }
   }
 
-  /** Reclaims the backend's free space (etcd `Defragment`): a full-range compaction of the database when it supports one. */
+  /**
+   * Reclaims the backend's free space (etcd `Defragment`): the records of an in-memory
+   * database packed into fresh memory, and a full-range compaction of the database when it
+   * supports one (classic-level).
+   */
   async defragment(): Promise<DefragmentResponse> {
     this.assertRunning()
     await this.applyLock.run(async () => {
-      await this.kv.flush()
+      await this.kv.defragment()
       const db = this.cfg.db as Database & { compactRange?: (start: Uint8Array, end: Uint8Array, options: { keyEncoding: 'view' }) => Promise<void> }
       if (typeof db.compactRange === 'function') await db.compactRange(new Uint8Array([0]), new Uint8Array([0xff, 0xff, 0xff, 0xff]), { keyEncoding: 'view' })
     })

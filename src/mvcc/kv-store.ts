@@ -472,6 +472,29 @@ export class KVStore {
     }
   }
 
+  /**
+   * Packs the stored records into fresh memory ({@link Backend.repackRecords}), after any
+   * compaction under way has deleted its records: the defragment of a store whose database
+   * keeps records in this process (memory-level), where compaction frees a record's memory
+   * only with the last record sharing its slab. The stored data, and every read, stay the
+   * same. The caller serializes it with writes and compactions, as for {@link write}.
+   */
+  async defragment(): Promise<void> {
+    const s = this.#s
+    s.checkUsable()
+    assert(s.activeWrite === undefined, 'defragment while a write is open')
+    await this.flush()
+    await s.compaction
+    if (!s.keepRecords) return
+    await s.backend.repackRecords((k, record) => {
+      if (isTombstoneKey(k)) return
+      const rev = decodeRevision(k)
+      const ki = s.index.keyIndex(decodeKeyValue(record, false).key)
+      // the index keeps the record of each key's current value: point it at the copy
+      if (ki !== undefined && ki.latest !== undefined && ki.modified.main === rev.main && ki.modified.sub === rev.sub) ki.keepLatest(record)
+    })
+  }
+
   /** Begins a write; the caller ends it before beginning the next one or compacting. */
   write(): TxnWrite {
     this.#s.checkUsable()

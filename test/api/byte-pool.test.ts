@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { allocBytes, copyBytes } from '../../src/api/byte-pool.js'
+import { SlabPool, allocBytes, copyBytes } from '../../src/api/byte-pool.js'
 import { Random } from '../../src/sim/random.js'
 
 test('allocBytes: zero-filled arrays of the length asked, never sharing bytes with one another', () => {
@@ -62,4 +62,20 @@ test('a pooled array sent to a worker with its buffer in the transfer list is co
     port1.close()
     port2.close()
   }
+})
+
+test('SlabPool: its own slabs of the size given; arrays outside 65..maxPooled bytes are their own', () => {
+  const pool = new SlabPool(4096, 1024)
+  const a = pool.alloc(1000)
+  const b = pool.alloc(1000)
+  assert.equal(a.buffer, b.buffer)
+  assert.equal(a.buffer.byteLength, 4096)
+  assert.notEqual(a.buffer, allocBytes(1000).buffer, 'a pool never shares slabs with another')
+  pool.alloc(1000)
+  pool.alloc(1000)
+  const e = pool.alloc(100)
+  assert.notEqual(e.buffer, a.buffer, 'a slab with 96 bytes left starts a new one for 100')
+  assert.equal(e.byteOffset, 0)
+  for (const length of [0, 64, 1025]) assert.equal(pool.alloc(length).buffer.byteLength, length)
+  assert.throws(() => new SlabPool(512, 1024), RangeError)
 })
