@@ -34,13 +34,14 @@ export type BackendOp =
   | {
       type: 'put'
       bucket: Bucket
+      /** The key in the bucket; with `prefixed`, the key in the root database instead. */
       key: Uint8Array
       value: Uint8Array
       /**
-       * `key` with its bucket's prefix in front, as {@link writeBuckets} would build it for
-       * the root database, already built (by {@link Backend.recordPut}); used in its place.
+       * True when `key` already begins with its bucket's prefix, as {@link writeBuckets}
+       * would build it for the root database (see {@link Backend.recordPut}): used as it is.
        */
-      rootKey?: Uint8Array
+      prefixed?: true
     }
   | { type: 'del'; bucket: Bucket; key: Uint8Array }
 
@@ -147,7 +148,7 @@ export class Backend {
     writeRevision(both, p.prefix.length, rev)
     assert(writeKeyValue(both, head, kv) === both.length, 'key-value record size mismatch')
     const record = both.subarray(head)
-    return { op: { type: 'put', bucket: this.key, key: both.subarray(p.prefix.length, head), value: record, rootKey: both.subarray(0, head) }, record }
+    return { op: { type: 'put', bucket: this.key, key: both.subarray(0, head), value: record, prefixed: true }, record }
   }
 
   /**
@@ -177,12 +178,11 @@ export class Backend {
           both.set(p.prefix, 0)
           both.set(k, p.prefix.length)
           both.set(v, head)
-          const key = both.subarray(p.prefix.length, head)
           const record = both.subarray(head)
           // a delete, then the put: an update in place would keep the old key array, and its slab
           ops.push({ type: 'del', bucket: this.key, key: k })
-          ops.push({ type: 'put', bucket: this.key, key, value: record, rootKey: both.subarray(0, head) })
-          copies.push([key, record])
+          ops.push({ type: 'put', bucket: this.key, key: both.subarray(0, head), value: record, prefixed: true })
+          copies.push([k, record])
         }
         await this.write(ops)
         for (const [key, record] of copies) moved(key, record)
@@ -271,7 +271,7 @@ function rootPrefix(db: Database, bucket: Bucket): RootPrefix {
  * each key is given already prefixed with its bucket's prefix and in the root's own formats,
  * so abstract-level neither prefixes through the sublevel nor transcodes. Each prefixed key
  * is its own small array (like the sublevel's), so a key kept by the database never keeps
- * other keys' memory alive; a put's `rootKey`, when given, is used as it is. Shared by
+ * other keys' memory alive; a `prefixed` put's key is used as it is. Shared by
  * {@link Backend.write} and the Raft storage.
  */
 export async function writeBuckets(db: Database, ops: readonly BackendOp[]): Promise<void> {
@@ -282,10 +282,11 @@ export async function writeBuckets(db: Database, ops: readonly BackendOp[]): Pro
     const op = ops[i]!
     const p = rootPrefix(db, op.bucket)
     if (p === null) {
+      assert(op.type === 'del' || op.prefixed !== true, 'a prefixed put for a database that is not its root')
       batch[i] = op.type === 'put' ? { type: 'put', key: op.key, value: op.value, sublevel: op.bucket } : { type: 'del', key: op.key, sublevel: op.bucket }
       continue
     }
-    let key = op.type === 'put' ? op.rootKey : undefined
+    let key = op.type === 'put' && op.prefixed === true ? op.key : undefined
     if (key === undefined) {
       key = new Uint8Array(p.prefix.length + op.key.length)
       key.set(p.prefix, 0)
