@@ -111,7 +111,7 @@ function parseArgs(argv: string[]): Plan {
       process.exit(0)
     } else throw new Error(`unknown argument ${JSON.stringify(a)}\n${HELP}`)
   }
-  const defaultTargets = TARGET_IDS.filter((t) => !(quick && t === 'mem-5'))
+  const defaultTargets = TARGET_IDS.filter((t) => !(quick && (t === 'mem-5' || t === 'classic-5')))
   const chosen = targets ?? defaultTargets
   const scaleTargets = (ids: TargetId[]): TargetId[] => ids.filter((t) => chosen.includes(t))
   return {
@@ -137,7 +137,7 @@ function parseArgs(argv: string[]): Plan {
 }
 
 /** Store targets: the ones W6 watches and W7 compacts. */
-const STORE_TARGETS: readonly TargetId[] = ['mem-1', 'mem-3', 'mem-5', 'classic-1', 'classic-3']
+const STORE_TARGETS: readonly TargetId[] = ['mem-1', 'mem-3', 'mem-5', 'classic-1', 'classic-3', 'classic-5']
 
 function progress(line: string): void {
   process.stderr.write(`${line}\n`)
@@ -442,6 +442,7 @@ function describe(id: TargetId): string {
       return `pocket-etcd Store, ${id.slice(4)} member(s), memory-level, real clock, via store.kv (the leader)`
     case 'classic-1':
     case 'classic-3':
+    case 'classic-5':
       return `pocket-etcd Store, ${id.slice(8)} member(s), classic-level in a tmp dir (removed after), real clock`
     case 'level':
       return 'baseline: raw memory-level (view encodings), awaited db.put / db.get / iterator({gte,lt,limit}).all(); W5 = get+compare+put'

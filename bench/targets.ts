@@ -24,7 +24,7 @@ export type Bytes = Uint8Array<ArrayBuffer>
 export type CasToken = number | Bytes
 
 /** Identifiers of every target, in the order they are run and printed. */
-export const TARGET_IDS = ['mem-1', 'mem-3', 'mem-5', 'classic-1', 'classic-3', 'level', 'map', 'etcd', 'etcd-3'] as const
+export const TARGET_IDS = ['mem-1', 'mem-3', 'mem-5', 'classic-1', 'classic-3', 'classic-5', 'level', 'map', 'etcd', 'etcd-3'] as const
 /** One target's identifier (`--targets`). */
 export type TargetId = (typeof TARGET_IDS)[number]
 /** Targets that are baselines: ratios are printed against each of these. */
@@ -372,6 +372,8 @@ export async function openTarget(id: TargetId): Promise<Target> {
       return openStore(id, 1, true)
     case 'classic-3':
       return openStore(id, 3, true)
+    case 'classic-5':
+      return openStore(id, 5, true)
     case 'level':
       return new LevelTarget()
     case 'map':
