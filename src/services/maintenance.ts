@@ -63,7 +63,13 @@ export interface MaintenanceApi {
   status(request?: Record<string, never>): Promise<StatusResponse>
   /** A hash of the MVCC history up to `revision`, equal on every member (etcd `HashKV`). */
   hashKV(request?: { revision?: number }): Promise<HashKVResponse>
-  /** Reclaims the member's free backend space (etcd `Defragment`). */
+  /**
+   * Reclaims the free backend space of the member that serves it (etcd `Defragment`, which
+   * also works member by member): a full-range compaction of a classic-level database; on an
+   * in-memory database, the stored records packed into fresh memory (compaction frees a
+   * record's memory only with the last record sharing its 4 KiB slab). Data and revisions do
+   * not change. Run it on each member (`store.member(name).maintenance`) to reclaim on all.
+   */
   defragment(request?: Record<string, never>): Promise<DefragmentResponse>
   /** Hands leadership to `targetID`; must be sent to the leader (etcd `MoveLeader`). */
   moveLeader(request: { targetID: LeaseIdInput }): Promise<MoveLeaderResponse>

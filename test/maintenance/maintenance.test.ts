@@ -1,6 +1,6 @@
 /**
  * The Maintenance service through the Store: status fields, hashKV equal on every member,
- * defragment shrinking a classic-level database, moveLeader and its errors, and the
+ * defragment (packing in-memory records; shrinking a classic-level database), moveLeader and its errors, and the
  * NOSPACE quota alarm cycle (raise, capped writes, free space, disarm). Manual clock.
  */
 import assert from 'node:assert/strict'
@@ -145,6 +145,40 @@ describe('maintenance', () => {
       await store.maintenance.alarm({ action: 'DEACTIVATE', memberID: id, alarm: 'CORRUPT' })
       await store.kv.put({ key: 'a', value: '1' })
       assert.deepEqual((await store.maintenance.alarm({ action: 'DEACTIVATE', memberID: id, alarm: 'CORRUPT' })).alarms, [])
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('defragment on in-memory members after compaction: the same data, revision and hash on each, writes go on', async () => {
+    const store = await openManual()
+    try {
+      const value = 'v'.repeat(100)
+      for (let i = 0; i < 20; i++) {
+        await store.kv.put({ key: `cold/${i}`, value })
+        for (let j = 0; j < 10; j++) await store.kv.put({ key: 'hot', value: `${value}${i}.${j}` })
+      }
+      const rev = (await store.kv.deleteRange({ key: 'cold/0' })).header.revision
+      await store.kv.compact({ revision: rev, physical: true })
+      await assertConverged(store)
+      const read = async (name: string): Promise<string[]> =>
+        (await store.member(name).kv.range({ key: '\0', rangeEnd: '\0', serializable: true })).kvs.map(
+          (kv) => `${new TextDecoder().decode(kv.key)}@${kv.createRevision}/${kv.modRevision}/${kv.version}:${kv.value.length}`,
+        )
+      const before = new Map<string, { kvs: string[]; hash: number }>()
+      for (const name of store.memberNames) {
+        before.set(name, { kvs: await read(name), hash: (await store.member(name).maintenance.hashKV({ revision: 0 })).hash })
+      }
+      for (const name of store.memberNames) await store.member(name).maintenance.defragment()
+      for (const name of store.memberNames) {
+        assert.deepEqual(await read(name), before.get(name)!.kvs, name)
+        assert.equal((await store.member(name).maintenance.hashKV({ revision: 0 })).hash, before.get(name)!.hash, name)
+        assert.equal((await store.member(name).maintenance.status()).header.revision, rev, name)
+      }
+      assert.equal(before.get(store.memberNames[0]!)!.kvs.length, 20, '19 cold keys and the hot one')
+      const put = await store.kv.put({ key: 'hot', value: 'after', prevKv: true })
+      assert.equal(new TextDecoder().decode(put.prevKv!.value), `${value}19.9`)
+      await assertConverged(store)
     } finally {
       await store.close()
     }
