@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { strict as assert } from 'node:assert'
 import { describe, it } from 'node:test'
 import { InvalidArgumentError, InvariantError } from '../../src/errors.js'
-import { ManualClock, RealClock } from '../../src/sim/clock.js'
+import { ManualClock, RealClock, whileHeld } from '../../src/sim/clock.js'
 import { Random } from '../../src/sim/random.js'
 
 describe('ManualClock', () => {
@@ -259,5 +259,45 @@ describe('RealClock', () => {
     assert.equal(res.status, 0, res.stderr)
     assert.equal(res.stdout, '')
     assert.ok(Date.now() - started < 15_000)
+  })
+})
+
+describe('whileHeld', () => {
+  /** A hold that counts what is held, as a clock's `hold` keeps the host alive while it is above 0. */
+  function counter(): { hold: () => () => void; held: () => number } {
+    let n = 0
+    return {
+      hold: () => {
+        n++
+        return () => void n--
+      },
+      held: () => n,
+    }
+  }
+
+  it('holds while the run is pending and releases when it settles, before the caller continues', async () => {
+    const c = counter()
+    let resolve!: (v: string) => void
+    const p = whileHeld(c.hold, () => new Promise<string>((r) => (resolve = r)))
+    assert.equal(c.held(), 1)
+    resolve('done')
+    const seen = await p.then((v) => [v, c.held()])
+    assert.deepEqual(seen, ['done', 0])
+  })
+
+  it('a rejection reaches the caller and releases the hold', async () => {
+    const c = counter()
+    const p = whileHeld(c.hold, () => Promise.reject(new Error('refused')))
+    await assert.rejects(p, /refused/)
+    assert.equal(c.held(), 0)
+  })
+
+  it('a run that throws at once becomes a rejection, with the hold released', async () => {
+    const c = counter()
+    const p = whileHeld(c.hold, () => {
+      throw new Error('bad request')
+    })
+    assert.equal(c.held(), 0)
+    await assert.rejects(p, /bad request/)
   })
 })
