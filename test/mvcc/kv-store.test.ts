@@ -407,7 +407,7 @@ function kvStoreSuite(name: string, makeHarness: () => Promise<Harness>): void {
       await h.destroy()
     })
 
-    it('agrees with a model under random writes, reads at random revisions, compactions, group commits and reopens', async () => {
+    it('agrees with a model under random writes, reads at random revisions, compactions, defragments, group commits and reopens', async () => {
       const seed = Number(process.env.KV_SEED ?? Date.now() % 1_000_000)
       let state = seed
       const rand = (n: number): number => {
@@ -483,6 +483,11 @@ function kvStoreSuite(name: string, makeHarness: () => Promise<Harness>): void {
           if (rand(20) === 0 && s.rev > compacted) {
             compacted = compacted + 1 + rand(s.rev - compacted)
             await (await s.compact(compacted)).physical
+          }
+          if (rand(40) === 0) {
+            // a defragment moves every record to fresh memory: nothing anyone reads changes
+            await s.defragment()
+            await checkPoints(Math.max(at, compacted), 'after a defragment')
           }
           if (rand(60) === 0) {
             // a restart rebuilds the index (and what it keeps) from the stored records
