@@ -390,7 +390,7 @@ async function main(): Promise<void> {
     console.log('')
   }
   if (plan.groups.has('W7')) {
-    console.log('W7 scale: W3-ser gets, W4 ranges and W2 puts after preloading N keys into a fresh target; "compact" = a physical compaction over every record (ops/s = records/s):')
+    console.log('W7 scale: W3 gets (linearizable, serializable), W4 ranges and W2 puts after preloading N keys into a fresh target; "compact" = a physical compaction over every record (ops/s = records/s):')
     console.log(formatSection(rows, 'scale'))
     console.log('')
     console.log(gcOk ? 'memory: live bytes (V8 heap used + ArrayBuffers, after full GCs) added by loading N keys:' : 'memory: not measured (no way to force a GC)')

@@ -160,5 +160,5 @@ export const WORKLOADS: readonly Workload[] = [
   putWorkload('W2', 'y/', 64),
 ]
 
-/** Serializable W3, W4 and W2 again (reads first, on the loaded keys), as W7 runs them at each data-set size. */
-export const SCALE_WORKLOADS: readonly Workload[] = [getWorkload(true), rangeWorkload, putWorkload('W2', 'y/', 64)]
+/** W3 (linearizable and serializable), W4 and W2 again (reads first, on the loaded keys), as W7 runs them at each data-set size. */
+export const SCALE_WORKLOADS: readonly Workload[] = [getWorkload(false), getWorkload(true), rangeWorkload, putWorkload('W2', 'y/', 64)]
