@@ -1437,9 +1437,16 @@ export class Member implements KVServer, LeaseServer {
   async defragment(): Promise<DefragmentResponse> {
     this.assertRunning()
     await this.applyLock.run(async () => {
-      await this.kv.defragment()
-      const db = this.cfg.db as Database & { compactRange?: (start: Uint8Array, end: Uint8Array, options: { keyEncoding: 'view' }) => Promise<void> }
-      if (typeof db.compactRange === 'function') await db.compactRange(new Uint8Array([0]), new Uint8Array([0xff, 0xff, 0xff, 0xff]), { keyEncoding: 'view' })
+      try {
+        await this.kv.defragment()
+        const db = this.cfg.db as Database & { compactRange?: (start: Uint8Array, end: Uint8Array, options: { keyEncoding: 'view' }) => Promise<void> }
+        if (typeof db.compactRange === 'function') await db.compactRange(new Uint8Array([0]), new Uint8Array([0xff, 0xff, 0xff, 0xff]), { keyEncoding: 'view' })
+      } catch (err) {
+        if (err instanceof EtcdError) throw err
+        // the database refused a write: stop, as for any failed write, rather than go on
+        this.fail(err)
+        throw etcdError('Stopped', { cause: err })
+      }
     })
     return { header: this.header(this.kv.rev) }
   }

@@ -477,7 +477,8 @@ export class KVStore {
    * compaction under way has deleted its records: the defragment of a store whose database
    * keeps records in this process (memory-level), where compaction frees a record's memory
    * only with the last record sharing its slab. The stored data, and every read, stay the
-   * same. The caller serializes it with writes and compactions, as for {@link write}.
+   * same. The caller serializes it with writes and compactions, as for {@link write}. A
+   * failed backend write breaks the store, as a failed flush does.
    */
   async defragment(): Promise<void> {
     const s = this.#s
@@ -486,13 +487,18 @@ export class KVStore {
     await this.flush()
     await s.compaction
     if (!s.keepRecords) return
-    await s.backend.repackRecords((k, record) => {
-      if (isTombstoneKey(k)) return
-      const rev = decodeRevision(k)
-      const ki = s.index.keyIndex(decodeKeyValue(record, false).key)
-      // the index keeps the record of each key's current value: point it at the copy
-      if (ki !== undefined && ki.latest !== undefined && ki.modified.main === rev.main && ki.modified.sub === rev.sub) ki.keepLatest(record)
-    })
+    try {
+      await s.backend.repackRecords((k, record) => {
+        if (isTombstoneKey(k)) return
+        const rev = decodeRevision(k)
+        const ki = s.index.keyIndex(decodeKeyValue(record, false).key)
+        // the index keeps the record of each key's current value: point it at the copy
+        if (ki !== undefined && ki.latest !== undefined && ki.modified.main === rev.main && ki.modified.sub === rev.sub) ki.keepLatest(record)
+      })
+    } catch (err) {
+      s.fail(err)
+      throw err
+    }
   }
 
   /** Begins a write; the caller ends it before beginning the next one or compacting. */

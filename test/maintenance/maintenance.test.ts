@@ -12,6 +12,7 @@ import { Store } from '../../src/store.js'
 import { EtcdError } from '../../src/errors.js'
 import { assertConverged, openManual } from '../store/helpers.js'
 import { drive } from '../cluster/membership.test.js'
+import { NemesisLevel } from '../../src/testing/index.js'
 
 async function rejects(p: Promise<unknown>, message: string): Promise<void> {
   await assert.rejects(p, (err: unknown) => err instanceof EtcdError && err.message === message)
@@ -179,6 +180,30 @@ describe('maintenance', () => {
       const put = await store.kv.put({ key: 'hot', value: 'after', prevKv: true })
       assert.equal(new TextDecoder().decode(put.prevKv!.value), `${value}19.9`)
       await assertConverged(store)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('a defragment whose database write fails stops its member (etcdserver: server stopped); the others serve on', async () => {
+    const dbs = new Map<string, NemesisLevel>()
+    const store = await openManual({
+      backend: (name) => {
+        const db = new NemesisLevel()
+        dbs.set(name, db)
+        return db
+      },
+    })
+    try {
+      for (let i = 0; i < 50; i++) await store.kv.put({ key: `k${i}`, value: 'v'.repeat(100) })
+      await assertConverged(store)
+      const victim = store.memberNames.find((n) => n !== store.sim.leader())!
+      dbs.get(victim)!.inject('fail')
+      await rejects(store.member(victim).maintenance.defragment(), 'etcdserver: server stopped')
+      assert.equal(dbs.get(victim)!.fired.fail, 1, 'the injected failure fired in the defragment')
+      assert.equal(store.runningMember(victim), undefined, 'the member stopped')
+      await store.kv.put({ key: 'after', value: '1' })
+      assert.equal((await store.kv.range({ key: 'k', rangeEnd: 'l' })).count, 50)
     } finally {
       await store.close()
     }
