@@ -23,6 +23,7 @@ import { checkLocks } from './lock-checker.js'
 import type { LockHold } from './lock-checker.js'
 import { Nemesis, FAULT_KINDS } from './nemesis.js'
 import type { FaultKind } from './nemesis.js'
+import type { Event as StoredEvent } from '../mvcc/index.js'
 import { NemesisLevel } from './nemesis-faults.js'
 import { memberHashes } from './index.js'
 
@@ -64,7 +65,7 @@ export interface SeedResult {
   simTimeMs: number
 }
 
-/** What the checkers saw: acknowledged operations per workload, watch events, lease observations, lock holds, write faults that fired. */
+/** What the checkers saw: acknowledged operations per workload, watch events, lease observations, lock holds, write faults that fired, and the compactions and defragments done meanwhile. */
 export interface Coverage {
   registerOk: number
   listAppendOk: number
@@ -72,6 +73,10 @@ export interface Coverage {
   leaseObservations: number
   lockHolds: number
   writeFaultsFired: number
+  /** Compactions acknowledged (each behind every watcher's resume point). */
+  compactions: number
+  /** Defragments acknowledged (each of one member). */
+  defragments: number
 }
 
 /** The summary of a campaign over many seeds. */
@@ -93,6 +98,11 @@ const REGISTER_KEYS = ['r/0', 'r/1', 'r/2', 'r/3']
 const LIST_KEYS = ['l/0', 'l/1', 'l/2']
 const LOCK_NAME = 'locks/L'
 const DEC = new TextDecoder()
+
+/** A stored change as the watch checker compares it. */
+function writeOf(e: StoredEvent): KvEvent {
+  return { revision: e.kv.modRevision, type: e.type, key: DEC.decode(e.kv.key), ...(e.type === 'PUT' ? { value: DEC.decode(e.kv.value) } : {}) }
+}
 
 /** The command that replays one seed exactly. */
 export function replayCommand(seed: number, ops: number, members: number, faults: readonly FaultKind[]): string {
@@ -376,13 +386,75 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
     }
   }
 
+  // --- maintenance: compactions and defragments under the faults ---
+  let compactions = 0
+  let defragments = 0
+  /** The write history up to `savedTo`, read from the leader before a compaction could drop it (the watch checker needs all of it). */
+  const savedHistory: KvEvent[] = []
+  let savedTo = 0
+  /**
+   * The highest revision a compaction may reach without cutting into a watcher's history: a
+   * watcher resumes at its last seen revision + 1, and a watch from below the compaction
+   * revision is refused. A watcher with no stream yet starts at the current revision.
+   */
+  const watcherFloor = (): number => {
+    let floor = Number.MAX_SAFE_INTEGER
+    for (const w of [0, 1]) {
+      const own = watchers.filter((x) => x.id.startsWith(`w${w}.`))
+      const last = own[own.length - 1]
+      if (last !== undefined) floor = Math.min(floor, last.last + 1)
+    }
+    return floor
+  }
+  let finishClients: () => void = () => undefined
+  /** Settles when every client is done: the maintenance client stops then, without waiting for the clock. */
+  const clientsFinished = new Promise<void>((resolve) => (finishClients = resolve))
+  async function maintenanceClient(r: Random): Promise<void> {
+    let compactedTo = 0
+    while (clientsDone < clients.length) {
+      await Promise.race([sleep(r.range(200, 1_000)), clientsFinished])
+      if (clientsDone >= clients.length) return
+      if (process.env.ONLY_COMPACT !== undefined || (process.env.ONLY_DEFRAG === undefined && r.chance(0.6))) {
+        const head = await call(() => pickMember(r).kv.range({ key: '\0', countOnly: true, serializable: true }))
+        if (!head.ok) continue
+        const floor = Math.min(watcherFloor(), head.value.header.revision)
+        if (floor <= compactedTo + 1) continue
+        const revision = compactedTo + 1 + r.int(floor - compactedTo - 1)
+        if (revision > savedTo) {
+          const leader = sim.leader()
+          const lm = leader === undefined ? undefined : store.runningMember(leader)
+          if (lm === undefined || lm.store.rev < revision) continue
+          const events = await lm.store.eventsBetween(new Uint8Array(0), new Uint8Array(0), savedTo + 1, revision).catch(() => undefined)
+          if (events === undefined || savedTo >= revision) continue
+          for (const e of events) savedHistory.push(writeOf(e))
+          savedTo = revision
+        }
+        // another compaction may have passed it meanwhile (a retried one), or the serving member lag behind
+        const c = await call(() => store.kv.compact({ revision, physical: r.chance(0.5) }), (e) => e instanceof EtcdError && (e.code === 'ErrCompacted' || e.code === 'ErrFutureRev'))
+        if (c.ok) {
+          compactedTo = revision
+          compactions++
+        }
+      } else {
+        const d = await call(() => pickMember(r).maintenance.defragment())
+        if (d.ok) defragments++
+      }
+    }
+  }
+
   const started = now()
   const watcherRuns = [0, 1].map((w) => watcher(w, rng.fork(`watcher${w}`)))
+  // not awaited with the clients: a call of it may still wait on the clock when they are done
+  void maintenanceClient(rng.fork('maintenance')).catch((err: unknown) => errors.push(`maintenance threw: ${describe(err)}`))
   const runs = clients.map((cl, c) => {
     const quota = Math.max(1, Math.round(options.ops * cl.share))
     const r = rng.fork(`client${c}`)
     const p = cl.kind === 'register' ? registerClient(c, r, quota) : cl.kind === 'list' ? listClient(c, r, quota) : cl.kind === 'lease' ? leaseClient(c, r, quota) : lockClient(c, r, quota)
-    return p.catch((err: unknown) => errors.push(`client ${c} threw: ${describe(err)}`)).finally(() => clientsDone++)
+    return p
+      .catch((err: unknown) => errors.push(`client ${c} threw: ${describe(err)}`))
+      .finally(() => {
+        if (++clientsDone === clients.length) finishClients()
+      })
   })
 
   try {
@@ -476,8 +548,9 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
 
     const m = store.runningMember(current()[0]!)
     if (m !== undefined) {
-      const events = await m.store.eventsBetween(new Uint8Array(0), new Uint8Array(0), 1, m.store.rev)
-      const writes: KvEvent[] = events.map((e) => ({ revision: e.kv.modRevision, type: e.type, key: DEC.decode(e.kv.key), ...(e.type === 'PUT' ? { value: DEC.decode(e.kv.value) } : {}) }))
+      // the history compaction dropped was kept before each compaction
+      const events = await m.store.eventsBetween(new Uint8Array(0), new Uint8Array(0), savedTo + 1, m.store.rev)
+      const writes: KvEvent[] = [...savedHistory, ...events.map(writeOf)]
       const wv = checkWatches(writes, watchers)
       if (wv.length > 0) flag('watch', `${wv.length} violations, first: ${wv.slice(0, 3).map((v) => v.message).join(' | ')}`)
     }
@@ -512,6 +585,8 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
         leaseObservations: observations.length,
         lockHolds: holds.length,
         writeFaultsFired: [...backends.values()].reduce((n, b) => n + b.fired.fail + b.fired.torn, 0),
+        compactions,
+        defragments,
       },
       violations,
       simTimeMs: now() - started,
@@ -537,7 +612,7 @@ export async function runCampaign(seeds: readonly number[], options: Omit<SeedOp
     unknown: 0,
     faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     restarts: 0,
-    coverage: { registerOk: 0, listAppendOk: 0, watchEvents: 0, leaseObservations: 0, lockHolds: 0, writeFaultsFired: 0 },
+    coverage: { registerOk: 0, listAppendOk: 0, watchEvents: 0, leaseObservations: 0, lockHolds: 0, writeFaultsFired: 0, compactions: 0, defragments: 0 },
     verdicts: Object.fromEntries(CHECKERS.map((c) => [c, { ok: 0, violation: 0, unknown: 0 }])) as CampaignSummary['verdicts'],
     failures: [],
     wallMs: 0,
@@ -573,7 +648,8 @@ export function formatSummary(s: CampaignSummary): string {
     `seeds: ${s.seeds}, operations: ${s.ops} (${s.unknown} with unknown outcome), wall time ${(s.wallMs / 1000).toFixed(1)} s`,
     `faults injected: ${FAULT_KINDS.filter((k) => s.faults[k] > 0).map((k) => `${k} ${s.faults[k]}`).join(', ') || 'none'}; restarts ${s.restarts}`,
     `checked: ${s.coverage.registerOk} acknowledged register ops, ${s.coverage.listAppendOk} list-append txns, ${s.coverage.watchEvents} watch events, ` +
-      `${s.coverage.leaseObservations} leased-key reads, ${s.coverage.lockHolds} lock holds, ${s.coverage.writeFaultsFired} write faults fired`,
+      `${s.coverage.leaseObservations} leased-key reads, ${s.coverage.lockHolds} lock holds, ${s.coverage.writeFaultsFired} write faults fired, ` +
+      `${s.coverage.compactions} compactions, ${s.coverage.defragments} defragments`,
     'checkers (seeds ok / violation / unknown):',
     ...CHECKERS.map((c) => `  ${c.padEnd(12)} ${s.verdicts[c].ok} / ${s.verdicts[c].violation} / ${s.verdicts[c].unknown}`),
     `violations: ${s.failures.length === 0 ? 0 : s.failures.reduce((n, f) => n + f.violations.length, 0)}`,
