@@ -414,7 +414,7 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
     while (clientsDone < clients.length) {
       await Promise.race([sleep(r.range(200, 1_000)), clientsFinished])
       if (clientsDone >= clients.length) return
-      if (process.env.ONLY_COMPACT !== undefined || (process.env.ONLY_DEFRAG === undefined && r.chance(0.6))) {
+      if (r.chance(0.6)) {
         const head = await call(() => pickMember(r).kv.range({ key: '\0', countOnly: true, serializable: true }))
         if (!head.ok) continue
         const floor = Math.min(watcherFloor(), head.value.header.revision)
@@ -425,7 +425,7 @@ export async function runSeed(options: SeedOptions): Promise<SeedResult> {
           const lm = leader === undefined ? undefined : store.runningMember(leader)
           if (lm === undefined || lm.store.rev < revision) continue
           const events = await lm.store.eventsBetween(new Uint8Array(0), new Uint8Array(0), savedTo + 1, revision).catch(() => undefined)
-          if (events === undefined || savedTo >= revision) continue
+          if (events === undefined) continue
           for (const e of events) savedHistory.push(writeOf(e))
           savedTo = revision
         }
