@@ -13,6 +13,7 @@ import { EtcdError } from '../../src/errors.js'
 import { assertConverged, openManual } from '../store/helpers.js'
 import { drive } from '../cluster/membership.test.js'
 import { NemesisLevel } from '../../src/testing/index.js'
+import { ClassicLevel } from 'classic-level'
 
 async function rejects(p: Promise<unknown>, message: string): Promise<void> {
   await assert.rejects(p, (err: unknown) => err instanceof EtcdError && err.message === message)
@@ -206,6 +207,48 @@ describe('maintenance', () => {
       assert.equal((await store.kv.range({ key: 'k', rangeEnd: 'l' })).count, 50)
     } finally {
       await store.close()
+    }
+  })
+
+  test('a classic-level compaction that fails in a defragment stops its member; the others serve on', async () => {
+    /** classic-level whose next compactRange fails once armed, as a disk error would. */
+    class FailingCompaction extends ClassicLevel<Uint8Array, Uint8Array> {
+      armed = false
+      fired = 0
+      override async compactRange<K = Uint8Array>(start: K, end: K, options?: object): Promise<void> {
+        if (this.armed) {
+          this.armed = false
+          this.fired++
+          throw new Error('injected: compaction failed')
+        }
+        return super.compactRange(start, end, options ?? {})
+      }
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'pocket-etcd-defrag-fail-'))
+    const dbs = new Map<string, FailingCompaction>()
+    const store = await openManual({
+      backend: (name) => {
+        const db = new FailingCompaction(join(dir, name), { keyEncoding: 'view', valueEncoding: 'view' })
+        dbs.set(name, db)
+        return db
+      },
+    })
+    try {
+      for (let i = 0; i < 30; i++) await store.kv.put({ key: `k${i}`, value: 'v'.repeat(100) })
+      await assertConverged(store)
+      const [healthy, victim] = store.memberNames.filter((n) => n !== store.sim.leader())
+      // the unarmed path compacts and keeps the member running
+      await store.member(healthy!).maintenance.defragment()
+      assert.ok(store.runningMember(healthy!) !== undefined)
+      dbs.get(victim!)!.armed = true
+      await rejects(store.member(victim!).maintenance.defragment(), 'etcdserver: server stopped')
+      assert.equal(dbs.get(victim!)!.fired, 1, 'the injected failure fired in the defragment')
+      assert.equal(store.runningMember(victim!), undefined, 'the member stopped')
+      await store.kv.put({ key: 'after', value: '1' })
+      assert.equal((await store.kv.range({ key: 'k', rangeEnd: 'l' })).count, 30)
+    } finally {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 
