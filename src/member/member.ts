@@ -150,6 +150,12 @@ interface Pending {
   reject(err: unknown): void
   /** When it times out (the clock's time): submission time plus the request timeout. */
   deadline: number
+  /**
+   * The response is a KV response whose header this member fills in when it answers
+   * (its own cluster and member ids, the revision, its term), as etcd does for the
+   * responses it serves.
+   */
+  memberHeader: boolean
 }
 
 interface ReadWaiter {
@@ -727,22 +733,37 @@ export class Member implements KVServer, LeaseServer {
     })
   }
 
-  /** Proposes `body` through Raft and resolves with its applied response. */
-  private async propose<T>(body: InternalRequestBody, token?: string): Promise<T> {
-    this.assertRunning()
-    // etcd's processInternalRaftRequestOnce: the sender's credentials ride in the entry's header
-    const ai = token === undefined ? undefined : this.authStore.authInfo(token)
-    const id = `${this.incarnation}.${++this.counter}`
-    const req: InternalRequest = { header: { memberId: this.id, id, ...(ai ? { username: ai.username, authRevision: ai.revision } : {}) }, ...body }
-    const data = encodeRecord(req, true)
-    // the common case (within quota, a leader known) waits for neither: no turn of the
-    // microtask queue between the call and the queued proposal
-    const quota = this.checkQuota(body, data.length)
+  /**
+   * Proposes `body` through Raft and resolves with its applied response; with
+   * `memberHeader`, the response's header becomes this member's ({@link Pending}).
+   * Never throws: every failure is a rejection.
+   */
+  private propose<T>(body: InternalRequestBody, token?: string, memberHeader = false): Promise<T> {
+    try {
+      this.assertRunning()
+      // etcd's processInternalRaftRequestOnce: the sender's credentials ride in the entry's header
+      const ai = token === undefined ? undefined : this.authStore.authInfo(token)
+      const id = `${this.incarnation}.${++this.counter}`
+      const req: InternalRequest = { header: { memberId: this.id, id, ...(ai ? { username: ai.username, authRevision: ai.revision } : {}) }, ...body }
+      const data = encodeRecord(req, true)
+      // the common case (within quota, a leader known) waits for neither, and the caller
+      // gets the answer's own promise: no async wrapper, no turn of the microtask queue
+      // between the call and the queued proposal
+      const quota = this.checkQuota(body, data.length)
+      if (quota !== undefined || this.lead === NONE) return this.proposeWhenReady<T>(id, data, quota, memberHeader)
+      // the proposal reaches Raft at the next flushProposals, which runs the Ready loop itself
+      return this.submit<T>(id, () => this.queueProposal(id, data), false, memberHeader)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** The rest of {@link propose} when the write must first wait for the quota check or a leader. */
+  private async proposeWhenReady<T>(id: string, data: Uint8Array, quota: Promise<void> | undefined, memberHeader: boolean): Promise<T> {
     if (quota !== undefined) await quota
     if (this.lead === NONE) await this.waitForLeader()
     this.assertRunning()
-    // the proposal reaches Raft at the next flushProposals, which runs the Ready loop itself
-    return this.submit<T>(id, () => this.queueProposal(id, data), false)
+    return this.submit<T>(id, () => this.queueProposal(id, data), false, memberHeader)
   }
 
   /**
@@ -782,10 +803,10 @@ export class Member implements KVServer, LeaseServer {
    * the request timeout), hands it to Raft with `send`, and undoes the registration when Raft
    * refuses it (no leader, a leadership transfer: etcd's Unavailable errors).
    */
-  private submit<T>(id: string, send: () => void, kick = true): Promise<T> {
+  private submit<T>(id: string, send: () => void, kick = true, memberHeader = false): Promise<T> {
     const timeout = this.cfg.timing.requestTimeoutMs
     const result = new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline: this.cfg.clock.now() + timeout })
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline: this.cfg.clock.now() + timeout, memberHeader })
     })
     if (this.pendingTimer === undefined) this.armPendingTimer(timeout)
     try {
@@ -913,17 +934,13 @@ export class Member implements KVServer, LeaseServer {
   }
 
   /** Serves a put through Raft. */
-  async put(r: PutRequest, token?: string): Promise<PutResponse> {
-    const resp = await this.propose<PutResponse>({ put: r }, token)
-    resp.header = this.header(resp.header.revision)
-    return resp
+  put(r: PutRequest, token?: string): Promise<PutResponse> {
+    return this.propose<PutResponse>({ put: r }, token, true)
   }
 
   /** Serves a delete through Raft. */
-  async deleteRange(r: DeleteRangeRequest, token?: string): Promise<DeleteRangeResponse> {
-    const resp = await this.propose<DeleteRangeResponse>({ deleteRange: r }, token)
-    resp.header = this.header(resp.header.revision)
-    return resp
+  deleteRange(r: DeleteRangeRequest, token?: string): Promise<DeleteRangeResponse> {
+    return this.propose<DeleteRangeResponse>({ deleteRange: r }, token, true)
   }
 
   /** Serves a txn: read-only txns are reads (no Raft entry), others go through Raft. */
@@ -1196,7 +1213,19 @@ export class Member implements KVServer, LeaseServer {
     const p = this.pending.get(header.id)
     if (!p) return
     this.pending.delete(header.id)
-    answers.push(() => (outcome.ok ? p.resolve(outcome.value) : p.reject(outcome.error)))
+    if (!outcome.ok) {
+      answers.push(() => p.reject(outcome.error))
+      return
+    }
+    const value = outcome.value
+    if (p.memberHeader) {
+      // the header of the member that answers, made when it answers (after the batch is stored)
+      answers.push(() => {
+        const resp = value as { header: ResponseHeader }
+        resp.header = this.header(resp.header.revision)
+        p.resolve(resp)
+      })
+    } else answers.push(() => p.resolve(value))
   }
 
   private removalTimer: TimerHandle | undefined
