@@ -676,9 +676,17 @@ async function deleteCompacted(s: StoreState, rev: number, keep: RevisionSet): P
  * current value is read through the index's kept record instead.
  */
 class RecordBuffer {
-  readonly #revs: Revision[] = []
-  readonly #kvs: KeyValue[] = []
+  readonly #revs: Revision[]
+  readonly #kvs: KeyValue[]
   #index: Map<string, KeyValue> | undefined = undefined
+
+  /** A buffer holding `rev`'s record `kv` already, or an empty one. */
+  constructor(rev?: Revision, kv?: KeyValue) {
+    // a write's buffer usually ends with its one record: arrays of one slot, where a push onto
+    // an empty array makes room for 17
+    this.#revs = rev === undefined ? [] : [rev]
+    this.#kvs = kv === undefined ? [] : [kv]
+  }
 
   /** Number of records held. */
   get size(): number {
@@ -720,12 +728,17 @@ class RecordBuffer {
   }
 }
 
+/** The arrays of a write before its first element (frozen: never pushed to). */
+const NONE: never[] = Object.freeze([]) as never[]
+
 /** The open write of a store (etcd's `storeTxnWrite`). */
 class StoreTxnWrite implements TxnWrite {
   readonly beginRev: number
   readonly #s: StoreState
-  readonly #ops: BackendOp[] = []
-  readonly #changes: Event[] = []
+  // created with their first element: a write of one put (the usual) then holds arrays of
+  // one slot, where a push onto an empty array makes room for 17
+  #ops: BackendOp[] = NONE
+  #changes: Event[] = NONE
   /** This write's records, for its own reads and the group commit's buffer (created on first use). */
   #pending: RecordBuffer | undefined = undefined
   #ended = false
@@ -756,10 +769,11 @@ class StoreTxnWrite implements TxnWrite {
       lease,
     }
     const { op, record } = this.#s.backend.recordPut(idxRev, kv)
-    this.#ops.push(op)
+    this.#addOp(op)
     this.#s.index.put(key, idxRev, this.#s.keepRecords ? record : undefined, found)
-    this.#changes.push({ type: 'PUT', kv })
-    ;(this.#pending ??= new RecordBuffer()).add(idxRev, kv)
+    this.#addChange({ type: 'PUT', kv })
+    if (this.#pending === undefined) this.#pending = new RecordBuffer(idxRev, kv)
+    else this.#pending.add(idxRev, kv)
     return rev
   }
 
@@ -785,7 +799,7 @@ class StoreTxnWrite implements TxnWrite {
     this.#ended = true
     const s = this.#s
     const changed = this.#changes.length > 0
-    const ops = this.#ops
+    const ops = this.#ops === NONE ? [] : this.#ops
     if (changed) ops.push(s.backend.metaPut('currentRevision', this.beginRev + 1))
     if (meta.consistentIndex !== undefined) ops.push(s.backend.metaPut('consistentIndex', meta.consistentIndex))
     if (meta.extra !== undefined) ops.push(...meta.extra)
@@ -826,7 +840,7 @@ class StoreTxnWrite implements TxnWrite {
   #delete(key: Uint8Array): void {
     const rev = this.beginRev + 1
     const idxRev: Revision = { main: rev, sub: this.#changes.length }
-    this.#ops.push({
+    this.#addOp({
       type: 'put',
       bucket: this.#s.backend.key,
       key: encodeRevision(idxRev, true),
@@ -836,10 +850,20 @@ class StoreTxnWrite implements TxnWrite {
     ;(this.#pending ??= new RecordBuffer()).add(idxRev, { key, value: EMPTY, createRevision: 0, modRevision: 0, version: 0, lease: '0' })
     const ok = this.#s.index.tombstone(key, idxRev)
     assert(ok, 'tombstone of a key the index just listed as live')
-    this.#changes.push({
+    this.#addChange({
       type: 'DELETE',
       kv: { key, value: new Uint8Array(0), createRevision: 0, modRevision: rev, version: 0, lease: '0' },
     })
+  }
+
+  #addOp(op: BackendOp): void {
+    if (this.#ops === NONE) this.#ops = [op]
+    else this.#ops.push(op)
+  }
+
+  #addChange(e: Event): void {
+    if (this.#changes === NONE) this.#changes = [e]
+    else this.#changes.push(e)
   }
 
   #checkOpen(): void {
