@@ -304,6 +304,8 @@ export class Lessor {
    */
   applyEvents(events: readonly Event[]): void {
     for (const e of events) {
+      // no key has a lease (the common case) and this put attaches none: nothing to move
+      if (this.items.size === 0 && (e.type !== 'PUT' || e.kv.lease === '0')) continue
       const k = toBinaryString(e.kv.key)
       this.detach(k)
       if (e.type === 'PUT' && e.kv.lease !== '0') this.attach(e.kv.lease, k)
