@@ -34,6 +34,22 @@ test('binary strings order exactly as bytes do and round-trip', () => {
   }
 })
 
+test('toBinaryString maps each byte to one code unit, at every length and for views at any offset', () => {
+  // the short path (a plain array of the bytes), the one-call path and the chunked one (> 8 KiB)
+  for (const len of [0, 1, 16, 63, 64, 65, 256, 8192, 8193, 20000]) {
+    const backing = new Uint8Array(len + 7)
+    for (let i = 0; i < backing.length; i++) backing[i] = (i * 131 + 17) & 0xff
+    const view = backing.subarray(3, 3 + len)
+    const s = toBinaryString(view)
+    assert.equal(s.length, len)
+    for (let i = 0; i < len; i++) if (s.charCodeAt(i) !== view[i]) assert.fail(`length ${len}: code unit ${i} is ${s.charCodeAt(i)}, byte ${view[i]}`)
+    assert.deepEqual(fromBinaryString(s), new Uint8Array(view))
+  }
+  const all = Uint8Array.from({ length: 256 }, (_, i) => i)
+  for (let at = 0; at < 256; at += 32) assert.deepEqual([...toBinaryString(all.subarray(at, at + 32))].map((c) => c.charCodeAt(0)), [...all.subarray(at, at + 32)])
+  assert.equal(toBinaryString(Buffer.from([0x80, 0x9f, 0xff])), '\u0080\u009f\u00ff')
+})
+
 test('copyInto copies a range to an offset, short (by hand) and long (set) alike, and nothing around it', () => {
   for (const len of [0, 1, 24, 25, 100]) {
     const src = Uint8Array.from({ length: len + 10 }, (_, i) => (i * 7 + 1) & 0xff)
