@@ -944,19 +944,19 @@ export class Member implements KVServer, LeaseServer {
   }
 
   /** Serves a txn: read-only txns are reads (no Raft entry), others go through Raft. */
-  async txn(r: TxnRequest, token?: string): Promise<TxnResponse> {
-    let resp: TxnResponse
-    if (isTxnReadonly(r)) {
-      const serializable = r.success.concat(r.failure).every((op) => 'requestRange' in op && op.requestRange.serializable)
-      if (!serializable) await this.linearizableRead()
-      this.assertRunning()
-      const ai = this.authStore.authInfo(token)
-      checkTxn(this.authStore, ai, r)
-      resp = (await this.applyLock.run(() => this.applier.txn(r, undefined))).response
-      this.checkStaleAuth(ai)
-    } else {
-      resp = await this.propose<TxnResponse>({ txn: r }, token)
-    }
+  txn(r: TxnRequest, token?: string): Promise<TxnResponse> {
+    return isTxnReadonly(r) ? this.readTxn(r, token) : this.propose<TxnResponse>({ txn: r }, token, true)
+  }
+
+  /** A read-only txn, served from this member's state (after a ReadIndex round unless every read is serializable). */
+  private async readTxn(r: TxnRequest, token: string | undefined): Promise<TxnResponse> {
+    const serializable = r.success.concat(r.failure).every((op) => 'requestRange' in op && op.requestRange.serializable)
+    if (!serializable) await this.linearizableRead()
+    this.assertRunning()
+    const ai = this.authStore.authInfo(token)
+    checkTxn(this.authStore, ai, r)
+    const resp = (await this.applyLock.run(() => this.applier.txn(r, undefined))).response
+    this.checkStaleAuth(ai)
     resp.header = this.header(resp.header.revision)
     return resp
   }
