@@ -174,6 +174,73 @@ export function requestSize(r: { put: PutRequest } | { txn: TxnRequest } | { del
   return txnSize(r.txn)
 }
 
+/**
+ * One request kind of the service: how it is parsed and checked (throwing etcd's error for a
+ * bad request), how the checked request reaches the member, and whether the host is held
+ * while it is in flight (see `Clock.hold`).
+ */
+interface Endpoint<R, T> {
+  parse(request: unknown, limits: KVLimits): R
+  send(server: KVServer, r: R, token: string | undefined): Promise<T>
+  held(r: R): boolean
+}
+
+/** Most requests hold the host while in flight. */
+const HELD = (): boolean => true
+
+const RANGE: Endpoint<RangeRequest, RangeResponse> = {
+  parse(request) {
+    const r = parseRequest(rangeRequestSchema, request, 'RangeRequest')
+    checkRangeRequest(r)
+    return r
+  },
+  send: (server, r, token) => server.range(r, token),
+  // a serializable read is served from local state at once: nothing waits on the clock
+  held: (r) => !r.serializable,
+}
+
+const PUT: Endpoint<PutRequest, PutResponse> = {
+  parse(request, limits) {
+    const r = parseRequest(putRequestSchema, request, 'PutRequest')
+    checkPutRequest(r)
+    if (requestSize({ put: r }) > limits.maxRequestBytes) throw etcdError('RequestTooLarge')
+    return r
+  },
+  send: (server, r, token) => server.put(r, token),
+  held: HELD,
+}
+
+const DELETE_RANGE: Endpoint<DeleteRangeRequest, DeleteRangeResponse> = {
+  parse(request, limits) {
+    const r = parseRequest(deleteRangeRequestSchema, request, 'DeleteRangeRequest')
+    checkDeleteRequest(r)
+    if (requestSize({ deleteRange: r }) > limits.maxRequestBytes) throw etcdError('RequestTooLarge')
+    return r
+  },
+  send: (server, r, token) => server.deleteRange(r, token),
+  held: HELD,
+}
+
+const TXN: Endpoint<TxnRequest, TxnResponse> = {
+  parse(request, limits) {
+    const r = parseRequest(txnRequestSchema, request, 'TxnRequest')
+    checkTxnRequest(r, limits.maxTxnOps)
+    // checked after the request itself, to avoid quadratic work on a malformed one (as etcd)
+    checkIntervals(r.success)
+    checkIntervals(r.failure)
+    if (requestSize({ txn: r }) > limits.maxRequestBytes) throw etcdError('RequestTooLarge')
+    return r
+  },
+  send: (server, r, token) => server.txn(r, token),
+  held: HELD,
+}
+
+const COMPACT: Endpoint<CompactionRequest, CompactionResponse> = {
+  parse: (request) => parseRequest(compactionRequestSchema, request, 'CompactionRequest'),
+  send: (server, r, token) => server.compact(r, token),
+  held: HELD,
+}
+
 /** etcd's KV service in front of one member: validation, checks, limits. */
 export class KVService implements KVApi {
   constructor(
@@ -185,69 +252,44 @@ export class KVService implements KVApi {
     private readonly tokens: TokenSource = NO_TOKEN,
   ) {}
 
-  private held<T>(run: () => Promise<T>): Promise<T> {
-    return whileHeld(this.hold, run)
-  }
-
-  // The request methods are not `async`: each hands back the answer's own promise, which
-  // an async wrapper would resolve through an extra promise and two more microtask turns
-  // per request. A bad request still rejects (never throws), as an async method would.
-
-  /** Gets the keys in a range (etcd `KV.Range`). */
-  range(request: Parameters<KVApi['range']>[0]): Promise<RangeResponse> {
+  /**
+   * Parses and checks `request` as `e` says, then sends it to the member with the auth token.
+   * Not `async`: it hands back the answer's own promise, which an async wrapper would resolve
+   * through one more promise and two more microtask turns per request. A bad request still
+   * rejects (never throws), as from an async method, and reaches no member.
+   */
+  private request<R, T>(e: Endpoint<R, T>, request: unknown): Promise<T> {
     try {
-      const r = parseRequest(rangeRequestSchema, request, 'RangeRequest')
-      checkRangeRequest(r)
-      // a serializable read is served from local state at once: nothing waits on the clock
-      if (r.serializable) return this.tokens.run((t) => this.server().range(r, t))
-      return this.held(() => this.tokens.run((t) => this.server().range(r, t)))
+      const r = e.parse(request, this.limits)
+      const send = (): Promise<T> => this.tokens.run((t) => e.send(this.server(), r, t))
+      return e.held(r) ? whileHeld(this.hold, send) : send()
     } catch (err) {
       return Promise.reject(err)
     }
+  }
+
+  /** Gets the keys in a range (etcd `KV.Range`). */
+  range(request: Parameters<KVApi['range']>[0]): Promise<RangeResponse> {
+    return this.request(RANGE, request)
   }
 
   /** Puts a key (etcd `KV.Put`). */
   put(request: Parameters<KVApi['put']>[0]): Promise<PutResponse> {
-    try {
-      const r = parseRequest(putRequestSchema, request, 'PutRequest')
-      checkPutRequest(r)
-      if (requestSize({ put: r }) > this.limits.maxRequestBytes) throw etcdError('RequestTooLarge')
-      return this.held(() => this.tokens.run((t) => this.server().put(r, t)))
-    } catch (err) {
-      return Promise.reject(err)
-    }
+    return this.request(PUT, request)
   }
 
   /** Deletes a key or range (etcd `KV.DeleteRange`). */
   deleteRange(request: Parameters<KVApi['deleteRange']>[0]): Promise<DeleteRangeResponse> {
-    try {
-      const r = parseRequest(deleteRangeRequestSchema, request, 'DeleteRangeRequest')
-      checkDeleteRequest(r)
-      if (requestSize({ deleteRange: r }) > this.limits.maxRequestBytes) throw etcdError('RequestTooLarge')
-      return this.held(() => this.tokens.run((t) => this.server().deleteRange(r, t)))
-    } catch (err) {
-      return Promise.reject(err)
-    }
+    return this.request(DELETE_RANGE, request)
   }
 
   /** Runs a txn (etcd `KV.Txn`). */
   txn(request: Parameters<KVApi['txn']>[0]): Promise<TxnResponse> {
-    try {
-      const r = parseRequest(txnRequestSchema, request, 'TxnRequest')
-      checkTxnRequest(r, this.limits.maxTxnOps)
-      // checked after the request itself, to avoid quadratic work on a malformed one (as etcd)
-      checkIntervals(r.success)
-      checkIntervals(r.failure)
-      if (requestSize({ txn: r }) > this.limits.maxRequestBytes) throw etcdError('RequestTooLarge')
-      return this.held(() => this.tokens.run((t) => this.server().txn(r, t)))
-    } catch (err) {
-      return Promise.reject(err)
-    }
+    return this.request(TXN, request)
   }
 
   /** Compacts history below a revision (etcd `KV.Compact`). */
-  async compact(request: Parameters<KVApi['compact']>[0]): Promise<CompactionResponse> {
-    const r = parseRequest(compactionRequestSchema, request, 'CompactionRequest')
-    return this.held(() => this.tokens.run((t) => this.server().compact(r, t)))
+  compact(request: Parameters<KVApi['compact']>[0]): Promise<CompactionResponse> {
+    return this.request(COMPACT, request)
   }
 }
