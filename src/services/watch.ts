@@ -191,7 +191,7 @@ class ServerWatchStream implements WatchStream, WatchSink {
       const e = m.events[i]!
       events[i] = { type: e.type, kv: e.kv }
     }
-    const response: WatchResponse = { header: this.#ws.host.header(m.revision), watchId: m.watchId, created: false, canceled: false, compactRevision: 0, cancelReason: '', fragment: false, events }
+    const response: WatchResponse = { header: m.header ?? this.#ws.host.header(m.revision), watchId: m.watchId, created: false, canceled: false, compactRevision: 0, cancelReason: '', fragment: false, events }
     // prevKv is read now, as etcd's sendLoop does when it sends the response: a later compaction cannot take it away
     this.push(response, true, this.#prevKv ? this.#fillPrevKv(events) : undefined)
     return true

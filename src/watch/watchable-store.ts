@@ -31,6 +31,12 @@ export interface MvccWatchResponse {
   revision: number
   /** Set (with no events) when the watcher's start revision was compacted; the watcher is gone. */
   compactRevision: number
+  /**
+   * The member's header at {@link revision}, when the store made it: one object, made once per
+   * notified revision and shared by every watcher's response of it (as their events' key-values
+   * are), instead of one per watcher. Absent: the sink asks the host.
+   */
+  header?: ResponseHeader
 }
 
 /** Where a watcher's responses go: the watch stream that serves it (etcd's shared `ch`, with `chanBufLen` room). */
@@ -234,6 +240,7 @@ export class WatchableStore {
     if (rev > this.#notifiedRev) this.#notifiedRev = rev
     // with several watchers, each event key is converted once and compared as a string
     const names = this.#synced.size > 1 ? events.map((e) => toBinaryString(e.kv.key)) : undefined
+    let header: ResponseHeader | undefined
     for (const w of this.#synced) {
       if (rev < w.minRev) continue // already delivered from history while it caught up
       const mine = w.filter(inRange(w, events, names))
@@ -241,7 +248,8 @@ export class WatchableStore {
         w.minRev = rev + 1
         continue
       }
-      if (w.sink.send({ watchId: w.id, events: mine, revision: rev, compactRevision: 0 })) {
+      header ??= this.#host.header(rev)
+      if (w.sink.send({ watchId: w.id, events: mine, revision: rev, compactRevision: 0, header })) {
         w.minRev = rev + 1
         w.needsProgress = false
       } else {

@@ -319,6 +319,35 @@ describe('watch across faults (manual clock)', () => {
     }
   })
 
+  it("each watcher's response carries the serving member's header at its revision, term included", async () => {
+    const store = await Store.open({ members: 3, clock: 'manual', seed: 11 })
+    try {
+      const leader = store.sim.leader()!
+      const follower = store.memberNames.find((n) => n !== leader)!
+      const streams = await Promise.all(Array.from({ length: 3 }, () => store.member(follower).watch.watch({ key: 'h/', rangeEnd: 'h0' })))
+      for (const s of streams) await take(s, 1)
+      const putAndCheck = async (key: string): Promise<PutResponse> => {
+        const out = await drive(store, store.member(follower).kv.put({ key, value: 'v' }))
+        assert.equal(out.ok, true, `put ${key} through ${follower}`)
+        const put = (out as { ok: true; value: PutResponse }).value
+        for (const s of streams) {
+          const [r] = await take(s, 1)
+          assert.equal(r!.events.length, 1)
+          assert.deepEqual(r!.header, put.header, `${key}: the header the serving member put on the put's answer`)
+        }
+        return put
+      }
+      const first = await putAndCheck('h/1')
+      assert.equal(first.header.memberId, store.member(follower).id)
+      await store.sim.crash(leader)
+      assert.ok(await store.sim.until(() => store.sim.leader() !== undefined && store.sim.leader() !== leader, 20_000))
+      const later = await putAndCheck('h/2')
+      assert.ok(later.header.raftTerm > first.header.raftTerm, 'a new term after the election')
+    } finally {
+      await store.close()
+    }
+  })
+
   it('the typed Watcher resumes on another member when its member crashes: no gap, no duplicate', async () => {
     const store = await Store.open({ members: 3, clock: 'manual', seed: 42 })
     try {
