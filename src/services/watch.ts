@@ -150,6 +150,17 @@ class ServerWatchStream implements WatchStream, WatchSink {
   }
 
   push(response: WatchResponse, counted: boolean, filled?: Promise<void>): void {
+    const w = this.#waiter
+    if (w !== undefined && this.#queue.length === 0 && filled === undefined && (this.#fragmentBytes === undefined || response.events.length <= 1)) {
+      // a read is waiting on the empty queue and the response needs nothing first: hand it
+      // over directly, as #serveWaiter would after queueing it (a counted one leaves the
+      // buffer at once, so the count is unchanged; its room is signalled as #taken does)
+      this.#waiter = undefined
+      this.#readsUnderWay--
+      if (counted) this.#ws.kick()
+      w.resolve({ value: response, done: false })
+      return
+    }
     this.#queue.push(filled === undefined ? { response, counted } : { response, counted, filled })
     if (counted) this.#counted++
     if (this.#waiter !== undefined) {
