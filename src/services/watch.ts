@@ -151,10 +151,10 @@ class ServerWatchStream implements WatchStream, WatchSink {
 
   push(response: WatchResponse, counted: boolean, filled?: Promise<void>): void {
     const w = this.#waiter
-    if (w !== undefined && this.#queue.length === 0 && filled === undefined && (this.#fragmentBytes === undefined || response.events.length <= 1)) {
-      // a read is waiting on the empty queue and the response needs nothing first: hand it
-      // over directly, as #serveWaiter would after queueing it (a counted one leaves the
-      // buffer at once, so the count is unchanged; its room is signalled as #taken does)
+    if (w !== undefined && this.#queue.length === 0 && this.#plain(response, filled)) {
+      // a read is waiting on the empty queue and the response needs nothing first: it goes
+      // to that read without being queued (a counted one leaves the buffer as it enters, so
+      // the count is unchanged; the store hears of the room as from #taken)
       this.#waiter = undefined
       this.#readsUnderWay--
       if (counted) this.#ws.kick()
@@ -241,7 +241,7 @@ class ServerWatchStream implements WatchStream, WatchSink {
     if (this.#readsUnderWay === 0) {
       const item = this.#queue[0]
       if (item !== undefined) {
-        if (this.#plain(item)) {
+        if (this.#plain(item.response, item.filled)) {
           this.#queue.shift()
           if (item.counted) this.#taken()
           return Promise.resolve({ value: item.response, done: false })
@@ -274,24 +274,19 @@ class ServerWatchStream implements WatchStream, WatchSink {
   /** A read of the empty queue, waiting for the next response (see {@link next}). */
   #waiter: { resolve(r: IteratorResult<WatchResponse, undefined>): void; reject(err: unknown): void } | undefined
 
-  /** A queued response that needs no waiting (prevKv) or splitting (fragments) before it is read. */
-  #plain(item: { response: WatchResponse; filled?: Promise<void> }): boolean {
-    return item.filled === undefined && (this.#fragmentBytes === undefined || item.response.events.length <= 1)
+  /** A response that needs no waiting (its prevKv filled) or splitting (fragments) before it is read. */
+  #plain(response: WatchResponse, filled: Promise<void> | undefined): boolean {
+    return filled === undefined && (this.#fragmentBytes === undefined || response.events.length <= 1)
   }
 
-  /** Hands the waiting read the head of the queue (just pushed), directly when it is plain. */
+  /**
+   * Serves the waiting read from the queue through `#next`: the response just queued
+   * needs waiting or splitting first (a plain one went to the read directly, see {@link push}).
+   */
   #serveWaiter(): void {
     const w = this.#waiter
-    const item = this.#queue[0]
-    if (w === undefined || item === undefined) return
+    if (w === undefined || this.#queue.length === 0) return
     this.#waiter = undefined
-    if (this.#plain(item)) {
-      this.#queue.shift()
-      if (item.counted) this.#taken()
-      this.#readsUnderWay--
-      w.resolve({ value: item.response, done: false })
-      return
-    }
     this.#next().then(
       (r) => {
         this.#readsUnderWay--
