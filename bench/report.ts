@@ -23,6 +23,12 @@ export interface Row {
   m?: Measurement
   /** Why it did not run, when it did not. */
   skipped?: string
+  /**
+   * With several rounds ({@link combineRounds}): ops/s of each round that measured this
+   * cell, in round order, `null` for a round that did not measure it (`m` is the median
+   * one). Absent for a single round.
+   */
+  rounds?: (number | null)[]
 }
 
 /** A summary line: `num / den` of ops/s. */
@@ -35,9 +41,107 @@ export interface SummaryLine {
   detail: string
 }
 
+function findRow(rows: readonly Row[], section: Row['section'], workload: string, target: TargetId, size?: number): Row | undefined {
+  return rows.find((x) => x.section === section && x.workload === workload && x.target === target && (size === undefined || x.size === size))
+}
+
 function find(rows: readonly Row[], section: Row['section'], workload: string, target: TargetId, size?: number): Measurement | undefined {
-  const r = rows.find((x) => x.section === section && x.workload === workload && x.target === target && (size === undefined || x.size === size))
+  const r = findRow(rows, section, workload, target, size)
   return r?.m && r.m.errors === 0 ? r.m : undefined
+}
+
+/**
+ * `num / den` round by round, as printed in a goal's detail (` ; per round 0.41x 0.45x -`),
+ * or `''` when the rows have no rounds. Each round pairs measurements taken minutes apart
+ * at most, so the spread shows how much the machine moved the ratio in this run.
+ */
+function perRound(num: readonly (number | null)[] | undefined, den: readonly (number | null)[] | undefined): string {
+  if (num === undefined || den === undefined) return ''
+  const n = Math.min(num.length, den.length)
+  const out: string[] = []
+  for (let i = 0; i < n; i++) {
+    const a = num[i]
+    const b = den[i]
+    out.push(a == null || b == null || b === 0 ? '-' : fmtRatio(a / b))
+  }
+  return `; per round ${out.join(' ')}`
+}
+
+/** ops/s as `62.6k`, for the per-round columns. */
+function fmtShort(n: number | null): string {
+  if (n === null) return '-'
+  return n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n >= 100 ? n.toFixed(0) : n.toFixed(1)
+}
+
+/**
+ * The median of `items` by `value`: the middle one, and for an even count the worse of the
+ * two middle ones (`higherIsBetter` says which way is worse), so the median is always one
+ * real measurement, never an average of two.
+ */
+export function medianBy<T>(items: readonly T[], value: (item: T) => number, higherIsBetter: boolean): T {
+  if (items.length === 0) throw new Error('median of nothing')
+  const sorted = [...items].sort((a, b) => (higherIsBetter ? value(a) - value(b) : value(b) - value(a)))
+  return sorted[Math.floor((sorted.length - 1) / 2)]!
+}
+
+function groupBy<T>(rounds: readonly (readonly T[])[], key: (item: T) => string): { first: T; perRound: (T | undefined)[] }[] {
+  const groups = new Map<string, { first: T; perRound: (T | undefined)[] }>()
+  rounds.forEach((items, round) => {
+    for (const item of items) {
+      const k = key(item)
+      let g = groups.get(k)
+      if (g === undefined) {
+        g = { first: item, perRound: new Array<T | undefined>(rounds.length).fill(undefined) }
+        groups.set(k, g)
+      }
+      g.perRound[round] ??= item
+    }
+  })
+  return [...groups.values()]
+}
+
+/**
+ * Merges the rows of several rounds of the same plan into one row per cell (section,
+ * workload, target, size): the round with the median ops/s, and every round's ops/s in
+ * `rounds`. A cell that failed in any round (an operation threw) is that failed row, so
+ * the failure is reported; a cell skipped in every round is skipped. One round: the rows
+ * as they are.
+ */
+export function combineRounds(rounds: readonly (readonly Row[])[]): Row[] {
+  if (rounds.length === 1) return [...rounds[0]!]
+  return groupBy(rounds, (r) => `${r.section}|${r.workload}|${r.target}|${r.size}`).map(({ first, perRound }) => {
+    const measured = perRound.map((r) => (r?.m !== undefined && r.m.errors === 0 ? r.m : undefined))
+    const ops = measured.map((m) => (m === undefined ? null : m.opsPerSec))
+    const failed = perRound.find((r) => r?.m !== undefined && r.m.errors > 0)
+    if (failed !== undefined) return { ...failed, rounds: ops }
+    const ok = measured.filter((m): m is Measurement => m !== undefined)
+    if (ok.length === 0) return { ...first }
+    const { skipped: _skipped, ...base } = first
+    return { ...base, m: medianBy(ok, (m) => m.opsPerSec, true), rounds: ops }
+  })
+}
+
+/**
+ * Merges the W6 results of several rounds: per target and watcher count, the round with the
+ * median CPU per put, and every round's CPU per put in `rounds`; a round whose writer failed
+ * or whose events were not all delivered is reported instead of the median.
+ */
+export function combineFanOut(rounds: readonly (readonly FanOutRow[])[]): FanOutRow[] {
+  if (rounds.length === 1) return [...rounds[0]!]
+  return groupBy(rounds, (f) => `${f.target}|${f.watchers}`).map(({ perRound }) => {
+    const present = perRound.filter((f): f is FanOutRow => f !== undefined)
+    const cpu = perRound.map((f) => (f === undefined ? null : f.writer.cpuUsPerOp))
+    const bad = present.find((f) => f.writer.errors > 0 || !f.complete)
+    return { ...(bad ?? medianBy(present, (f) => f.writer.cpuUsPerOp, false)), rounds: cpu }
+  })
+}
+
+/** Merges the memory rows of several rounds: per target and size, the median live bytes. */
+export function combineMemory(rounds: readonly (readonly MemoryRow[])[]): MemoryRow[] {
+  if (rounds.length === 1) return [...rounds[0]!]
+  return groupBy(rounds, (m) => `${m.target}|${m.size}`).map(({ perRound }) =>
+    medianBy(perRound.filter((m): m is MemoryRow => m !== undefined), (m) => m.bytes, false),
+  )
 }
 
 function fmtRate(n: number): string {
@@ -66,11 +170,24 @@ export function formatSection(rows: readonly Row[], section: Row['section']): st
   const mine = rows.filter((r) => r.section === section)
   if (mine.length === 0) return ''
   const baselines = BASELINE_IDS.filter((b) => mine.some((r) => r.target === b && r.m !== undefined))
-  const header = ['workload', 'target', ...(section === 'scale' ? ['keys'] : []), 'ops/s', 'p50 ms', 'p99 ms', 'cpu µs/op', ...baselines.map((b) => `vs ${b}`), 'notes']
+  const withRounds = mine.some((r) => r.rounds !== undefined)
+  const header = [
+    'workload',
+    'target',
+    ...(section === 'scale' ? ['keys'] : []),
+    'ops/s',
+    ...(withRounds ? ['ops/s per round'] : []),
+    'p50 ms',
+    'p99 ms',
+    'cpu µs/op',
+    ...baselines.map((b) => `vs ${b}`),
+    'notes',
+  ]
   const body = mine.map((r) => {
     const cells = [r.workload, r.target]
     if (section === 'scale') cells.push(r.size.toLocaleString('en-US'))
-    if (r.m === undefined) return [...cells, '-', '-', '-', '-', ...baselines.map(() => '-'), `skipped: ${r.skipped ?? ''}`]
+    const rounds = withRounds ? [(r.rounds ?? []).map(fmtShort).join(' ')] : []
+    if (r.m === undefined) return [...cells, '-', ...rounds, '-', '-', '-', ...baselines.map(() => '-'), `skipped: ${r.skipped ?? ''}`]
     const m = r.m
     const notes: string[] = []
     if (m.failures > 0) notes.push(`${m.failures} failed ops`)
@@ -80,7 +197,7 @@ export function formatSection(rows: readonly Row[], section: Row['section']): st
       const base = find(rows, section, r.workload, b, r.size)
       return base === undefined || m.errors > 0 ? '-' : fmtRatio(m.opsPerSec / base.opsPerSec)
     })
-    return [...cells, fmtRate(m.opsPerSec), fmtMs(m.p50Ms), fmtMs(m.p99Ms), Number.isFinite(m.cpuUsPerOp) ? m.cpuUsPerOp.toFixed(1) : '-', ...ratios, notes.join('; ')]
+    return [...cells, fmtRate(m.opsPerSec), ...rounds, fmtMs(m.p50Ms), fmtMs(m.p99Ms), Number.isFinite(m.cpuUsPerOp) ? m.cpuUsPerOp.toFixed(1) : '-', ...ratios, notes.join('; ')]
   })
   return table(header, body)
 }
@@ -133,14 +250,29 @@ export function formatMemory(rows: readonly MemoryRow[]): string {
   )
 }
 
-/** One W6 result, with its target. */
-export type FanOutRow = FanOutResult & { target: TargetId }
+/**
+ * One W6 result, with its target; with several rounds ({@link combineFanOut}), every
+ * round's CPU µs per put, `null` where a round did not measure it.
+ */
+export type FanOutRow = FanOutResult & { target: TargetId; rounds?: (number | null)[] }
 
 /** The W6 table: per target and watcher count, the writer's rate and CPU, deliveries and latency, and the cost ratio against one watcher. */
 export function formatFanOut(rows: readonly FanOutRow[]): string {
   if (rows.length === 0) return '(no Store target ran)'
+  const withRounds = rows.some((r) => r.rounds !== undefined)
   return table(
-    ['target', 'watchers', 'puts/s', 'cpu µs/put', 'events/s delivered', 'put→last watcher p50 ms', 'p99 ms', 'cost vs 1 watcher', 'notes'],
+    [
+      'target',
+      'watchers',
+      'puts/s',
+      'cpu µs/put',
+      ...(withRounds ? ['cpu µs/put per round'] : []),
+      'events/s delivered',
+      'put→last watcher p50 ms',
+      'p99 ms',
+      'cost vs 1 watcher',
+      'notes',
+    ],
     rows.map((r) => {
       const one = rows.find((x) => x.target === r.target && x.watchers === 1)
       const cost = one === undefined ? undefined : r.writer.cpuUsPerOp / one.writer.cpuUsPerOp
@@ -152,6 +284,7 @@ export function formatFanOut(rows: readonly FanOutRow[]): string {
         String(r.watchers),
         fmtRate(r.writer.opsPerSec),
         r.writer.cpuUsPerOp.toFixed(1),
+        ...(withRounds ? [(r.rounds ?? []).map((c) => (c === null ? '-' : c.toFixed(1))).join(' ')] : []),
         fmtRate(r.writer.elapsedMs > 0 ? (r.delivered * 1000) / r.writer.elapsedMs : 0),
         fmtMs(r.p50Ms),
         fmtMs(r.p99Ms),
@@ -178,24 +311,26 @@ const GIB = 2 ** 30
 
 /** Evaluates the project's performance goals from this run's rows, W6 results and memory rows. */
 export function goals(rows: readonly Row[], fan: readonly FanOutRow[], memory: readonly MemoryRow[]): GoalLine[] {
-  const g = (w: string, t: TargetId): Measurement | undefined => find(rows, 'grid', w, t)
   const out: GoalLine[] = []
-  const ratioGoal = (goal: string, min: number, num: Measurement | undefined, den: Measurement | undefined, numName: string, denName: string): void => {
+  const ratioGoal = (goal: string, min: number, workload: string, numName: TargetId, denName: TargetId): void => {
+    const num = find(rows, 'grid', workload, numName)
+    const den = find(rows, 'grid', workload, denName)
     if (num === undefined || den === undefined) {
       out.push({ goal, measured: undefined, detail: 'not measured in this run', status: 'NOT MEASURED' })
       return
     }
     const r = num.opsPerSec / den.opsPerSec
-    out.push({ goal, measured: r, detail: `${fmtRatio(r)} (${fmtRate(num.opsPerSec)} ${numName} / ${fmtRate(den.opsPerSec)} ${denName} ops/s)`, status: r >= min ? 'MET' : 'NOT MET' })
+    const rounds = perRound(findRow(rows, 'grid', workload, numName)?.rounds, findRow(rows, 'grid', workload, denName)?.rounds)
+    out.push({ goal, measured: r, detail: `${fmtRatio(r)} (${fmtRate(num.opsPerSec)} ${numName} / ${fmtRate(den.opsPerSec)} ${denName} ops/s${rounds})`, status: r >= min ? 'MET' : 'NOT MET' })
   }
   // against a 3-member real etcd (issue 7): NOT MEASURED when etcd is missing or the etcd-3 target did not run
-  ratioGoal('3-member W2 >= 20x 3-member etcd', 20, g('W2', 'mem-3'), g('W2', 'etcd-3'), 'mem-3', 'etcd-3')
-  ratioGoal('3-member W3-lin >= 30x 3-member etcd', 30, g('W3-lin', 'mem-3'), g('W3-lin', 'etcd-3'), 'mem-3', 'etcd-3')
-  ratioGoal('3-member W4 >= 10x 3-member etcd', 10, g('W4', 'mem-3'), g('W4', 'etcd-3'), 'mem-3', 'etcd-3')
-  ratioGoal('3-member W5 >= 10x 3-member etcd', 10, g('W5', 'mem-3'), g('W5', 'etcd-3'), 'mem-3', 'etcd-3')
-  ratioGoal('1-member W2 >= 0.5x raw memory-level awaited puts', 0.5, g('W2', 'mem-1'), g('W2', 'level'), 'mem-1', 'level')
-  ratioGoal('1-member serializable W3 >= 0.5x raw memory-level gets', 0.5, g('W3-ser', 'mem-1'), g('W3-ser', 'level'), 'mem-1', 'level')
-  ratioGoal('3-member W2 >= 0.5x 1-member W2', 0.5, g('W2', 'mem-3'), g('W2', 'mem-1'), 'mem-3', 'mem-1')
+  ratioGoal('3-member W2 >= 20x 3-member etcd', 20, 'W2', 'mem-3', 'etcd-3')
+  ratioGoal('3-member W3-lin >= 30x 3-member etcd', 30, 'W3-lin', 'mem-3', 'etcd-3')
+  ratioGoal('3-member W4 >= 10x 3-member etcd', 10, 'W4', 'mem-3', 'etcd-3')
+  ratioGoal('3-member W5 >= 10x 3-member etcd', 10, 'W5', 'mem-3', 'etcd-3')
+  ratioGoal('1-member W2 >= 0.5x raw memory-level awaited puts', 0.5, 'W2', 'mem-1', 'level')
+  ratioGoal('1-member serializable W3 >= 0.5x raw memory-level gets', 0.5, 'W3-ser', 'mem-1', 'level')
+  ratioGoal('3-member W2 >= 0.5x 1-member W2', 0.5, 'W2', 'mem-3', 'mem-1')
   // per-op cost at 1M within 2x of 10k: ops/s at 10k / ops/s at 1M <= 2 (1-member Store)
   for (const w of ['W2', 'W3-lin', 'W3-ser']) {
     const small = find(rows, 'scale', w, 'mem-1', 10_000)
@@ -204,7 +339,8 @@ export function goals(rows: readonly Row[], fan: readonly FanOutRow[], memory: r
     if (small === undefined || big === undefined) out.push({ goal, measured: undefined, detail: 'needs W7 at 10k and 1M (full run)', status: 'NOT MEASURED' })
     else {
       const r = small.opsPerSec / big.opsPerSec
-      out.push({ goal, measured: r, detail: `${fmtRatio(r)} (${fmtRate(small.opsPerSec)} ops/s at 10k / ${fmtRate(big.opsPerSec)} at 1M)`, status: r <= 2 ? 'MET' : 'NOT MET' })
+      const rounds = perRound(findRow(rows, 'scale', w, 'mem-1', 10_000)?.rounds, findRow(rows, 'scale', w, 'mem-1', 1_000_000)?.rounds)
+      out.push({ goal, measured: r, detail: `${fmtRatio(r)} (${fmtRate(small.opsPerSec)} ops/s at 10k / ${fmtRate(big.opsPerSec)} at 1M${rounds})`, status: r <= 2 ? 'MET' : 'NOT MET' })
     }
   }
   {
@@ -227,7 +363,7 @@ export function goals(rows: readonly Row[], fan: readonly FanOutRow[], memory: r
       out.push({
         goal,
         measured: r,
-        detail: `${fmtRatio(r)} (${many.writer.cpuUsPerOp.toFixed(1)} / ${one.writer.cpuUsPerOp.toFixed(1)} cpu µs per put; puts/s ${fmtRate(many.writer.opsPerSec)} vs ${fmtRate(one.writer.opsPerSec)})${many.complete ? '' : ', not every event delivered'}`,
+        detail: `${fmtRatio(r)} (${many.writer.cpuUsPerOp.toFixed(1)} / ${one.writer.cpuUsPerOp.toFixed(1)} cpu µs per put; puts/s ${fmtRate(many.writer.opsPerSec)} vs ${fmtRate(one.writer.opsPerSec)}${perRound(many.rounds, one.rounds)})${many.complete ? '' : ', not every event delivered'}`,
         status: r <= 20 && many.complete ? 'MET' : 'NOT MET',
       })
     }

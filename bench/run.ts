@@ -4,8 +4,9 @@
  * this same run, a summary of the ratios the project tracks, and writes
  * `bench/results/latest.json`.
  *
- *   npm run bench                      # full run (~5 min)
- *   npm run bench -- --quick           # short run (~1 min)
+ *   npm run bench                      # full run (~12 min: every measurement in 3 rounds, the median kept)
+ *   npm run bench -- --quick           # short run (~1 min, one round)
+ *   npm run bench -- --rounds 5        # more rounds (1: one measurement per cell)
  *   npm run bench -- --only W2,W3 --targets mem-1,mem-3,level
  *   npm run bench -- --json /tmp/bench.json
  *
@@ -17,7 +18,21 @@ import { cpus } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { canCollectGarbage, collectGarbage, liveBytes, measure, type MeasureOptions, type Measurement } from './harness.js'
-import { formatFanOut, formatGoals, formatMemory, formatSection, formatSummary, goals, summarize, type MemoryRow, type Row } from './report.js'
+import {
+  combineFanOut,
+  combineMemory,
+  combineRounds,
+  formatFanOut,
+  formatGoals,
+  formatMemory,
+  formatSection,
+  formatSummary,
+  goals,
+  summarize,
+  type FanOutRow,
+  type MemoryRow,
+  type Row,
+} from './report.js'
 import { fanOut, type FanOutResult } from './watch.js'
 import { BASELINE_IDS, TARGET_IDS, loadStoreBuild, openTarget, unavailable, type Bytes, type StoreBuild, type Target, type TargetId } from './targets.js'
 import {
@@ -38,6 +53,14 @@ interface Plan {
   /** Keys preloaded for the main grid (W3/W4/W5 read them). */
   gridKeys: number
   measure: Omit<MeasureOptions, 'concurrency'>
+  /**
+   * How many times each unit (a target's grid, its W6, each W7 size) runs, each time in a
+   * fresh process, the targets of a section in a rotated order per round; every cell then
+   * reports its median round ({@link combineRounds}).
+   */
+  rounds: number
+  /** False with `--no-latest`: do not write `bench/results/latest.json`. */
+  writeLatest: boolean
   /** Budget of each W7 measurement. */
   scaleMeasure: Omit<MeasureOptions, 'concurrency'>
   targets: TargetId[]
@@ -72,12 +95,14 @@ interface UnitResult {
   fanSkipped: { target: TargetId; why: string }[]
 }
 
-const HELP = `usage: npm run bench -- [--quick] [--only W1,W3,...] [--targets ${TARGET_IDS.join(',')}] [--json path] [--src]
+const HELP = `usage: npm run bench -- [--quick] [--rounds N] [--only W1,W3,...] [--targets ${TARGET_IDS.join(',')}] [--json path] [--no-latest] [--src]
 
-  --quick     short run (10k preloaded keys, 0.4 s per measurement, no 5-member target, W7 at 10k only)
+  --quick     short run (10k preloaded keys, 0.4 s per measurement, one round, no 5-member target, W7 at 10k only)
+  --rounds    times each target's units run, each in a fresh process; cells report the median round (default: 3, --quick 1)
   --only      workload groups: ${WORKLOAD_GROUPS.join(',')} (default: all)
   --targets   targets to run (default: all; baselines are ${BASELINE_IDS.join(', ')})
   --json      also write the results to this path (always written to bench/results/latest.json)
+  --no-latest do not write bench/results/latest.json
   --src       run the Store from src/ through tsx instead of the compiled dist/ (npm run bench builds it)`
 
 function parseList<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] {
@@ -96,10 +121,18 @@ function parseArgs(argv: string[]): Plan {
   let jsonPath: string | undefined
   let build: StoreBuild = 'dist'
   let unit: Unit | undefined
+  let rounds: number | undefined
+  let writeLatest = true
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--unit') unit = JSON.parse(argv[++i] ?? 'null') as Unit
     else if (a === '--quick') quick = true
+    else if (a === '--no-latest') writeLatest = false
+    else if (a === '--rounds') {
+      const v = argv[++i]
+      rounds = Number(v)
+      if (v === undefined || !Number.isInteger(rounds) || rounds < 1 || rounds > 99) throw new Error(`--rounds needs a whole number from 1 to 99, not ${JSON.stringify(v)}`)
+    }
     else if (a === '--src') build = 'src'
     else if (a === '--only') groups = parseList('--only', argv[++i], WORKLOAD_GROUPS)
     else if (a === '--targets') targets = parseList('--targets', argv[++i], TARGET_IDS)
@@ -117,8 +150,10 @@ function parseArgs(argv: string[]): Plan {
   return {
     mode: quick ? 'quick' : 'full',
     gridKeys: quick ? 10_000 : 100_000,
-    measure: quick ? { warmupMs: 100, durationMs: 400, maxOps: 200_000 } : { warmupMs: 300, durationMs: 2000, maxOps: 1_000_000 },
-    scaleMeasure: quick ? { warmupMs: 100, durationMs: 300, maxOps: 200_000 } : { warmupMs: 200, durationMs: 1500, maxOps: 1_000_000 },
+    measure: quick ? { warmupMs: 100, durationMs: 400, maxOps: 200_000 } : { warmupMs: 300, durationMs: 1000, maxOps: 1_000_000 },
+    rounds: rounds ?? (quick ? 1 : 3),
+    writeLatest,
+    scaleMeasure: quick ? { warmupMs: 100, durationMs: 300, maxOps: 200_000 } : { warmupMs: 200, durationMs: 1000, maxOps: 1_000_000 },
     targets: chosen,
     groups: new Set(groups),
     scale: quick
@@ -131,7 +166,7 @@ function parseArgs(argv: string[]): Plan {
     jsonPath,
     build,
     watchers: quick ? [1, 1000] : [1, 100, 1000],
-    w6Measure: quick ? { warmupMs: 100, durationMs: 400, maxOps: 50_000 } : { warmupMs: 300, durationMs: 2000, maxOps: 200_000 },
+    w6Measure: quick ? { warmupMs: 100, durationMs: 400, maxOps: 50_000 } : { warmupMs: 300, durationMs: 1000, maxOps: 200_000 },
     unit,
   }
 }
@@ -338,41 +373,48 @@ async function main(): Promise<void> {
   console.log(await loadStoreBuild(plan.build))
   console.log(`keys ${KEY_BYTES} B, values ${VALUE_BYTES} B; grid preload ${plan.gridKeys.toLocaleString('en-US')} keys; ` +
     `${plan.measure.warmupMs} ms warm-up + ${plan.measure.durationMs} ms per measurement; targets ${plan.targets.join(', ')}; ` +
-    'each target in a process of its own')
+    `each target in a process of its own; ${plan.rounds === 1 ? 'one round' : `${plan.rounds} rounds, each cell the median round`}`)
 
-  const rows: Row[] = []
-  const fan: (FanOutResult & { target: TargetId })[] = []
-  const fanSkipped: { target: TargetId; why: string }[] = []
-  const memory: MemoryRow[] = []
-  const run = async (unit: Unit): Promise<void> => {
+  // per round: what its units reported
+  const rounds = Array.from({ length: plan.rounds }, () => ({ rows: [] as Row[], fan: [] as FanOutRow[], memory: [] as MemoryRow[] }))
+  const fanSkipped = new Map<TargetId, string>()
+  const run = async (round: number, unit: Unit): Promise<void> => {
     const r = await isolated(unit, argv, plan)
-    rows.push(...r.rows)
-    memory.push(...r.memory)
-    fan.push(...r.fan)
-    fanSkipped.push(...r.fanSkipped)
+    const into = rounds[round]!
+    into.rows.push(...r.rows)
+    into.memory.push(...r.memory)
+    into.fan.push(...r.fan)
+    for (const s of r.fanSkipped) fanSkipped.set(s.target, s.why)
   }
-  const grid = gridWorkloads(plan)
-  if (grid.length > 0) {
-    for (const id of plan.targets) {
-      progress(`grid: ${id}`)
-      await run({ kind: 'grid', target: id })
-    }
-  }
-  if (plan.groups.has('W6')) {
-    for (const id of plan.targets.filter((t) => STORE_TARGETS.includes(t))) {
-      progress(`W6 fan-out: ${id}`)
-      await run({ kind: 'fan', target: id })
-    }
-  }
-  const gcOk = canCollectGarbage()
-  if (plan.groups.has('W7')) {
-    for (const { size, targets } of plan.scale) {
-      for (const id of targets) {
-        progress(`W7 scale ${size.toLocaleString('en-US')}: ${id}`)
-        await run({ kind: 'scale', target: id, size })
+  /**
+   * Runs a section's units once per round, each round starting one unit further down the
+   * list, so that no target is always measured first (or right after the same neighbour)
+   * and the rounds of two targets a ratio compares are spread the same way over the run.
+   */
+  const section = async (units: { label: string; unit: Unit }[]): Promise<void> => {
+    for (let round = 0; round < plan.rounds; round++) {
+      for (let i = 0; i < units.length; i++) {
+        const { label, unit } = units[(i + round) % units.length]!
+        progress(`${label}${plan.rounds > 1 ? ` (round ${round + 1}/${plan.rounds})` : ''}`)
+        await run(round, unit)
       }
     }
   }
+  const grid = gridWorkloads(plan)
+  if (grid.length > 0) await section(plan.targets.map((id) => ({ label: `grid: ${id}`, unit: { kind: 'grid', target: id } })))
+  if (plan.groups.has('W6')) {
+    await section(plan.targets.filter((t) => STORE_TARGETS.includes(t)).map((id) => ({ label: `W6 fan-out: ${id}`, unit: { kind: 'fan', target: id } })))
+  }
+  const gcOk = canCollectGarbage()
+  if (plan.groups.has('W7')) {
+    // each size is a section of its own: the 10k rounds all run before the first 1M load
+    for (const { size, targets } of plan.scale) {
+      await section(targets.map((id) => ({ label: `W7 scale ${size.toLocaleString('en-US')}: ${id}`, unit: { kind: 'scale', target: id, size } })))
+    }
+  }
+  const rows = combineRounds(rounds.map((r) => r.rows))
+  const fan = combineFanOut(rounds.map((r) => r.fan))
+  const memory = combineMemory(rounds.map((r) => r.memory))
 
   const descriptions = new Map<TargetId, string>()
   for (const id of plan.targets) descriptions.set(id, describe(id))
@@ -386,7 +428,7 @@ async function main(): Promise<void> {
   if (plan.groups.has('W6')) {
     console.log('W6 watch fan-out: W2 (64 puts in flight) under a prefix with N watchers on it; cost = CPU per put at N watchers / at 1, same store, same run:')
     console.log(formatFanOut(fan))
-    for (const s of fanSkipped) console.log(`  ${s.target}: skipped (${s.why})`)
+    for (const [target, why] of fanSkipped) if (!fan.some((f) => f.target === target)) console.log(`  ${target}: skipped (${why})`)
     console.log('')
   }
   if (plan.groups.has('W7')) {
@@ -421,14 +463,14 @@ async function main(): Promise<void> {
     2,
   )
   const here = dirname(fileURLToPath(import.meta.url))
-  const latest = resolve(here, 'results', 'latest.json')
-  await mkdir(dirname(latest), { recursive: true })
-  await writeFile(latest, json)
-  if (plan.jsonPath !== undefined) {
-    await mkdir(dirname(resolve(plan.jsonPath)), { recursive: true })
-    await writeFile(plan.jsonPath, json)
+  const written: string[] = []
+  for (const path of [plan.writeLatest ? resolve(here, 'results', 'latest.json') : undefined, plan.jsonPath === undefined ? undefined : resolve(plan.jsonPath)]) {
+    if (path === undefined) continue
+    await mkdir(dirname(path), { recursive: true })
+    await writeFile(path, json)
+    written.push(path)
   }
-  console.log(`results: ${latest}${plan.jsonPath !== undefined ? `, ${resolve(plan.jsonPath)}` : ''}`)
+  console.log(`results: ${written.length > 0 ? written.join(', ') : 'not written (--no-latest without --json)'}`)
   const failed = rows.some((r) => (r.m?.errors ?? 0) > 0) || fan.some((f) => f.writer.errors > 0)
   process.exitCode = failed ? 1 : 0
 }
