@@ -153,7 +153,7 @@ function parseArgs(argv: string[]): Plan {
     measure: quick ? { warmupMs: 100, durationMs: 400, maxOps: 200_000 } : { warmupMs: 300, durationMs: 1000, maxOps: 1_000_000 },
     rounds: rounds ?? (quick ? 1 : 3),
     writeLatest,
-    scaleMeasure: quick ? { warmupMs: 100, durationMs: 300, maxOps: 200_000 } : { warmupMs: 200, durationMs: 1000, maxOps: 1_000_000 },
+    scaleMeasure: quick ? { warmupMs: 100, durationMs: 300, maxOps: 200_000 } : { warmupMs: 200, durationMs: 1500, maxOps: 1_000_000 },
     targets: chosen,
     groups: new Set(groups),
     scale: quick
