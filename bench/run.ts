@@ -4,7 +4,7 @@
  * this same run, a summary of the ratios the project tracks, and writes
  * `bench/results/latest.json`.
  *
- *   npm run bench                      # full run (~12 min: every measurement in 3 rounds, the median kept)
+ *   npm run bench                      # full run (~12.5 min: every measurement in 3 rounds, the median kept)
  *   npm run bench -- --quick           # short run (~1 min, one round)
  *   npm run bench -- --rounds 5        # more rounds (1: one measurement per cell)
  *   npm run bench -- --only W2,W3 --targets mem-1,mem-3,level
