@@ -51,7 +51,11 @@ const CHUNK = 0xc1
  * With `share`, each entry's `data` then points at its bytes inside the record: the log the
  * member keeps in memory and the record the database stores share one copy (the bytes are
  * equal, and neither is written again) instead of holding every entry's data twice until
- * the log is compacted.
+ * the log is compacted. The simulated network hands followers the leader's own `Entry`
+ * objects (nothing is serialized in-process), so a follower's save repoints the data of
+ * entries the leader and the other followers hold too: harmless because the new bytes are
+ * equal to the old and no one ever writes entry data, but it is why this function is the
+ * only place that may assign `data`, and why it must never write into it.
  */
 export function encodeChunk(entries: readonly Entry[], share = false): Uint8Array {
   let size = 1 + varintSize(entries.length)
