@@ -388,8 +388,8 @@ async function main(): Promise<void> {
   }
   /**
    * Runs a section's units once per round, each round starting one unit further down the
-   * list, so that no target is always measured first (or right after the same neighbour)
-   * and the rounds of two targets a ratio compares are spread the same way over the run.
+   * list, so that no target is always measured first, on a machine fresh from the previous
+   * section, and the rounds of two targets a ratio compares are spread over the run.
    */
   const section = async (units: { label: string; unit: Unit }[]): Promise<void> => {
     for (let round = 0; round < plan.rounds; round++) {
