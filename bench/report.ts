@@ -51,7 +51,7 @@ function find(rows: readonly Row[], section: Row['section'], workload: string, t
 }
 
 /**
- * `num / den` round by round, as printed in a goal's detail (` ; per round 0.41x 0.45x -`),
+ * `num / den` round by round, as printed in a goal's detail (`; per round 0.41x 0.45x -`),
  * or `''` when the rows have no rounds. Each round pairs measurements taken minutes apart
  * at most, so the spread shows how much the machine moved the ratio in this run.
  */
